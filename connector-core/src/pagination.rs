@@ -1,1 +1,0 @@
-//! Pagination strategies (in progress).
