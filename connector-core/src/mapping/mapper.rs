@@ -1,0 +1,795 @@
+//! The compiled mapping that turns source JSON into [`Record`]s.
+//!
+//! Everything that can be decided once is decided in [`Mapper::with_registry`]:
+//! paths are parsed, patterns compiled, custom names resolved and target keys built.
+//! [`Mapper::map`] then only walks the source value, borrowing from it, and
+//! allocates only what the record owns.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::coerce;
+use super::model::{EntityMapping, FilterOp};
+use super::path::FieldPath;
+use super::transform::{CompiledTransform, TransformRegistry};
+use super::validate::{CompiledRule, loosely_equal};
+use crate::error::{ConnectorError, FieldError, Result};
+use crate::record::{Record, Relationship, RelationshipKind};
+
+/// An [`EntityMapping`] compiled for speed: build it once per entity, then call
+/// [`map`](Mapper::map) for every source record.
+///
+/// Cloning is cheap; a `Mapper` is `Send + Sync` and can be shared across tasks.
+///
+/// ```
+/// use connector_core::mapping::{EntityMapping, FieldMapping, FieldPath, Mapper, Transform};
+/// use serde_json::json;
+///
+/// let mapping = EntityMapping::new("user", "USER", "Users", FieldPath::parse("id")?)
+///     .with_field(FieldMapping::new(FieldPath::parse("userPrincipalName")?, "email")
+///         .with_required(true)
+///         .with_transform(Transform::Lower))
+///     .with_field(FieldMapping::new(FieldPath::parse("\"@odata.type\"")?, "kind"));
+/// let mapper = Mapper::new(&mapping)?;
+///
+/// let user = json!({
+///     "@odata.type": "#microsoft.graph.user",
+///     "id": "6e7b768e",
+///     "userPrincipalName": "AdeleV@Contoso.com"
+/// });
+/// let record = mapper.map(&user, "azure-ad")?.expect("not filtered");
+/// assert_eq!(record.entity_type, "USER");
+/// assert_eq!(record.field("email"), Some(&json!("adelev@contoso.com")));
+/// assert_eq!(record.field("kind"), Some(&json!("#microsoft.graph.user")));
+///
+/// let err = mapper.map(&json!({"id": "x"}), "azure-ad").unwrap_err();
+/// assert_eq!(err.field_errors()[0].to_string(), "userPrincipalName: required field is missing");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Mapper {
+    inner: Arc<Compiled>,
+    keep_raw: bool,
+}
+
+struct Compiled {
+    mapping: EntityMapping,
+    subject: String,
+    external_id: FieldPath,
+    created_at: Option<FieldPath>,
+    updated_at: Option<FieldPath>,
+    fields: Vec<CompiledField>,
+    relationships: Vec<CompiledRelationship>,
+    filters: Vec<CompiledFilter>,
+    rules: Vec<CompiledValidation>,
+}
+
+struct CompiledField {
+    source: FieldPath,
+    target: Target,
+    required: bool,
+    transforms: Vec<(String, CompiledTransform)>,
+    default: Option<Value>,
+}
+
+/// Where a value goes in the record's fields: one key, or a nested chain.
+enum Target {
+    Flat(String),
+    Nested(Vec<String>),
+}
+
+impl Target {
+    fn new(name: &str) -> Self {
+        if name.contains('.') {
+            Target::Nested(name.split('.').map(str::to_owned).collect())
+        } else {
+            Target::Flat(name.to_owned())
+        }
+    }
+
+    fn insert(&self, fields: &mut Map<String, Value>, value: Value) {
+        match self {
+            Target::Flat(key) => {
+                fields.insert(key.clone(), value);
+            }
+            Target::Nested(keys) => {
+                let Some((last, parents)) = keys.split_last() else {
+                    return;
+                };
+                let mut map = fields;
+                for key in parents {
+                    let slot = map
+                        .entry(key.clone())
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if !slot.is_object() {
+                        *slot = Value::Object(Map::new());
+                    }
+                    match slot {
+                        Value::Object(inner) => map = inner,
+                        _ => return,
+                    }
+                }
+                map.insert(last.clone(), value);
+            }
+        }
+    }
+
+    fn get<'a>(&self, fields: &'a Map<String, Value>) -> Option<&'a Value> {
+        match self {
+            Target::Flat(key) => fields.get(key),
+            Target::Nested(keys) => {
+                let (first, rest) = keys.split_first()?;
+                let mut value = fields.get(first)?;
+                for key in rest {
+                    value = value.as_object()?.get(key)?;
+                }
+                Some(value)
+            }
+        }
+    }
+}
+
+struct CompiledRelationship {
+    source: FieldPath,
+    target_type: String,
+    kind: RelationshipKind,
+    strength: u8,
+    bidirectional: bool,
+}
+
+struct CompiledFilter {
+    field: FieldPath,
+    op: FilterOp,
+    value: Value,
+}
+
+struct CompiledValidation {
+    field: String,
+    /// Index of the field mapping that produces the target.
+    field_index: usize,
+    rule_name: String,
+    rule: CompiledRule,
+    message: Option<String>,
+}
+
+impl Mapper {
+    /// Compiles a mapping that uses no custom transforms or rules.
+    ///
+    /// # Errors
+    ///
+    /// As [`with_registry`](Self::with_registry).
+    pub fn new(mapping: &EntityMapping) -> Result<Self> {
+        Self::with_registry(mapping, &TransformRegistry::new())
+    }
+
+    /// Compiles a mapping, resolving custom transforms and rules in `registry`.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error when the mapping fails
+    /// [`EntityMapping::validate`] or names a custom transform or rule the registry
+    /// lacks.
+    pub fn with_registry(mapping: &EntityMapping, registry: &TransformRegistry) -> Result<Self> {
+        mapping.validate()?;
+        let mut problems = Vec::new();
+        let fields = mapping
+            .fields
+            .iter()
+            .map(|f| CompiledField {
+                source: f.source.clone(),
+                target: Target::new(&f.target),
+                required: f.required,
+                transforms: f
+                    .transforms
+                    .iter()
+                    .filter_map(|t| match CompiledTransform::compile(t, registry) {
+                        Ok(c) => Some((t.name().to_owned(), c)),
+                        Err(p) => {
+                            problems.push(format!("field `{}`: {p}", f.target));
+                            None
+                        }
+                    })
+                    .collect(),
+                default: f.default.clone(),
+            })
+            .collect();
+        let mut rules = Vec::new();
+        for rule in &mapping.validation {
+            let Some(field_index) = mapping.fields.iter().position(|f| f.target == rule.field)
+            else {
+                // `validate` has reported it already.
+                continue;
+            };
+            match CompiledRule::compile(&rule.rule, registry) {
+                Ok(compiled) => rules.push(CompiledValidation {
+                    field: rule.field.clone(),
+                    field_index,
+                    rule_name: rule.rule.name().to_owned(),
+                    rule: compiled,
+                    message: rule.message.clone(),
+                }),
+                Err(p) => problems.push(format!("validation of `{}`: {p}", rule.field)),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConnectorError::config(format!(
+                "entity mapping `{}`: {}",
+                mapping.source_type,
+                problems.join("; ")
+            ))
+            .with_entity(mapping.source_type.clone()));
+        }
+        let relationships = mapping
+            .relationships
+            .iter()
+            .map(|r| CompiledRelationship {
+                source: r.source_field.clone(),
+                target_type: r.target_type.clone(),
+                kind: r.kind.clone(),
+                strength: r.strength.unwrap_or(Relationship::DEFAULT_STRENGTH),
+                bidirectional: r.bidirectional,
+            })
+            .collect();
+        let filters = mapping
+            .filters
+            .iter()
+            .map(|f| CompiledFilter {
+                field: f.field.clone(),
+                op: f.op,
+                value: f.value.clone().unwrap_or(Value::Null),
+            })
+            .collect();
+        Ok(Self {
+            inner: Arc::new(Compiled {
+                mapping: mapping.clone(),
+                subject: format!("breaks mapping {}", mapping.source_type),
+                external_id: mapping.external_id.clone(),
+                created_at: mapping.created_at.clone(),
+                updated_at: mapping.updated_at.clone(),
+                fields,
+                relationships,
+                filters,
+                rules,
+            }),
+            keep_raw: false,
+        })
+    }
+
+    /// Keeps (or stops keeping) a copy of the source object in [`Record::raw`].
+    /// Off by default; it costs a deep copy per record.
+    pub fn with_raw(mut self, keep_raw: bool) -> Self {
+        self.keep_raw = keep_raw;
+        self
+    }
+
+    /// The mapping this mapper was compiled from.
+    pub fn mapping(&self) -> &EntityMapping {
+        &self.inner.mapping
+    }
+
+    /// Tests the mapping's filters only: false when the record would be skipped.
+    pub fn accepts(&self, source: &Value) -> bool {
+        self.inner.filters.iter().all(|f| f.matches(source))
+    }
+
+    /// Maps one source object.
+    ///
+    /// Returns `Ok(None)` when a filter excludes the record.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Validation`](crate::ErrorKind::Validation) error carrying every
+    /// problem of the record as a [`FieldError`]: a missing external id, a missing
+    /// required field (named by source path), a transform that cannot convert the value
+    /// (named by source path, rule = the transform), a broken validation rule (named by
+    /// target field), an unparsable timestamp or relationship. Its context names
+    /// the connector, the entity (the source type) and the external id when known.
+    pub fn map(&self, source: &Value, connector_id: &str) -> Result<Option<Record>> {
+        let c = &*self.inner;
+        if !self.accepts(source) {
+            return Ok(None);
+        }
+        let mut errors = Vec::new();
+
+        let external_id = match c.external_id.resolve(source).as_deref() {
+            None | Some(Value::Null) => {
+                errors.push(FieldError::new(
+                    c.external_id.as_str(),
+                    "required",
+                    "external id is missing",
+                ));
+                None
+            }
+            Some(Value::String(s)) if s.is_empty() => {
+                errors.push(FieldError::new(
+                    c.external_id.as_str(),
+                    "required",
+                    "external id is empty",
+                ));
+                None
+            }
+            Some(v) => match coerce::to_string_lossless(v) {
+                Ok(id) => Some(id.into_owned()),
+                Err(e) => {
+                    errors.push(FieldError::new(
+                        c.external_id.as_str(),
+                        "type",
+                        e.to_string(),
+                    ));
+                    None
+                }
+            },
+        };
+
+        let mut fields = Map::new();
+        // Indexes of fields that failed; their validation rules are not run.
+        let mut failed: Vec<usize> = Vec::new();
+        for (index, field) in c.fields.iter().enumerate() {
+            match field.map(source) {
+                Ok(Some(value)) => field.target.insert(&mut fields, value),
+                Ok(None) => {}
+                Err(error) => {
+                    errors.push(error);
+                    failed.push(index);
+                }
+            }
+        }
+
+        for rule in &c.rules {
+            if failed.contains(&rule.field_index) {
+                continue;
+            }
+            let value = c.fields[rule.field_index].target.get(&fields);
+            if let Err(message) = rule.rule.check(value) {
+                let message = rule.message.clone().unwrap_or_else(|| message.into_owned());
+                errors.push(FieldError::new(
+                    rule.field.as_str(),
+                    rule.rule_name.as_str(),
+                    message,
+                ));
+            }
+        }
+
+        let created_at = timestamp(c.created_at.as_ref(), source, &mut errors);
+        let updated_at = timestamp(c.updated_at.as_ref(), source, &mut errors);
+
+        let mut relationships = Vec::new();
+        if let Some(id) = &external_id {
+            for rel in &c.relationships {
+                rel.extract(
+                    &c.mapping.target_type,
+                    id,
+                    source,
+                    &mut relationships,
+                    &mut errors,
+                );
+            }
+        }
+
+        match external_id {
+            Some(external_id) if errors.is_empty() => {
+                let mut record =
+                    Record::new(c.mapping.target_type.as_str(), external_id, connector_id);
+                record.fields = fields;
+                record.relationships = relationships;
+                record.created_at = created_at;
+                record.updated_at = updated_at;
+                if self.keep_raw {
+                    record.raw = Some(source.clone());
+                }
+                Ok(Some(record))
+            }
+            external_id => {
+                let subject = match &external_id {
+                    Some(id) => format!("record {id} {}", c.subject),
+                    None => format!("record {}", c.subject),
+                };
+                let mut err = ConnectorError::validation(subject, errors)
+                    .with_connector(connector_id)
+                    .with_entity(c.mapping.source_type.as_str());
+                if let Some(id) = external_id {
+                    err = err.with_external_id(id);
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+impl CompiledField {
+    /// The field's final value, `None` when absent and not required.
+    fn map(&self, source: &Value) -> std::result::Result<Option<Value>, FieldError> {
+        let mut value = self.source.resolve(source).filter(|v| !v.is_null());
+        for (name, transform) in &self.transforms {
+            value = transform
+                .apply(value, source)
+                .map_err(|message| FieldError::new(self.source.as_str(), name.as_str(), message))?
+                .filter(|v| !v.is_null());
+        }
+        let value = match value {
+            Some(v) => Some(v.into_owned()),
+            None => self.default.clone(),
+        };
+        if self.required {
+            match &value {
+                None => {
+                    return Err(FieldError::new(
+                        self.source.as_str(),
+                        "required",
+                        "required field is missing",
+                    ));
+                }
+                Some(Value::String(s)) if s.is_empty() => {
+                    return Err(FieldError::new(
+                        self.source.as_str(),
+                        "required",
+                        "required field is empty",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(value)
+    }
+}
+
+impl CompiledFilter {
+    fn matches(&self, source: &Value) -> bool {
+        let value = self.field.resolve(source).filter(|v| !v.is_null());
+        let value = value.as_deref();
+        match self.op {
+            FilterOp::Exists => value.is_some(),
+            FilterOp::Missing => value.is_none(),
+            FilterOp::Eq => value.is_some_and(|v| loosely_equal(v, &self.value)),
+            FilterOp::Ne => !value.is_some_and(|v| loosely_equal(v, &self.value)),
+            FilterOp::In => value.is_some_and(|v| self.is_listed(v)),
+            FilterOp::NotIn => !value.is_some_and(|v| self.is_listed(v)),
+        }
+    }
+
+    fn is_listed(&self, value: &Value) -> bool {
+        self.value
+            .as_array()
+            .is_some_and(|list| list.iter().any(|x| loosely_equal(x, value)))
+    }
+}
+
+impl CompiledRelationship {
+    fn extract(
+        &self,
+        from_type: &str,
+        from_id: &str,
+        source: &Value,
+        out: &mut Vec<Relationship>,
+        errors: &mut Vec<FieldError>,
+    ) {
+        let Some(value) = self.source.resolve(source) else {
+            return;
+        };
+        match &*value {
+            Value::Array(items) => {
+                for item in items {
+                    self.push_one(from_type, from_id, item, out, errors);
+                }
+            }
+            other => self.push_one(from_type, from_id, other, out, errors),
+        }
+    }
+
+    fn push_one(
+        &self,
+        from_type: &str,
+        from_id: &str,
+        value: &Value,
+        out: &mut Vec<Relationship>,
+        errors: &mut Vec<FieldError>,
+    ) {
+        let id = match value {
+            Value::Null => return,
+            Value::String(s) => Cow::Borrowed(s.as_str()),
+            Value::Number(n) => Cow::Owned(n.to_string()),
+            Value::Object(map) => match map.get("value").or_else(|| map.get("id")) {
+                Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
+                Some(Value::Number(n)) => Cow::Owned(n.to_string()),
+                _ => {
+                    errors.push(FieldError::new(
+                        self.source.as_str(),
+                        "relationship",
+                        "expected a reference object with a `value` or `id` string",
+                    ));
+                    return;
+                }
+            },
+            other => {
+                errors.push(FieldError::new(
+                    self.source.as_str(),
+                    "relationship",
+                    coerce::CoerceError::new("an id, a list of ids or a reference object", other)
+                        .to_string(),
+                ));
+                return;
+            }
+        };
+        if id.is_empty() {
+            // ServiceNow sends an unset reference as "".
+            return;
+        }
+        out.push(
+            Relationship::new(
+                (from_type, from_id),
+                self.kind.clone(),
+                (self.target_type.as_str(), id),
+            )
+            .with_strength(self.strength)
+            .with_bidirectional(self.bidirectional),
+        );
+    }
+}
+
+fn timestamp(
+    path: Option<&FieldPath>,
+    source: &Value,
+    errors: &mut Vec<FieldError>,
+) -> Option<DateTime<Utc>> {
+    let path = path?;
+    match path.resolve(source).as_deref() {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(v) => match coerce::to_datetime(v) {
+            Ok(at) => Some(at),
+            Err(e) => {
+                errors.push(FieldError::new(path.as_str(), "datetime", e.to_string()));
+                None
+            }
+        },
+    }
+}
+
+impl fmt::Debug for Mapper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &*self.inner;
+        f.debug_struct("Mapper")
+            .field("source_type", &c.mapping.source_type)
+            .field("target_type", &c.mapping.target_type)
+            .field("fields", &c.fields.len())
+            .field("relationships", &c.relationships.len())
+            .field("filters", &c.filters.len())
+            .field("rules", &c.rules.len())
+            .field("keep_raw", &self.keep_raw)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use serde_json::json;
+
+    fn mapping(v: Value) -> EntityMapping {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn nested_targets_defaults_and_raw() {
+        let m = mapping(json!({
+            "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+            "fields": [
+                {"source": "owner.mail", "target": "owner.email"},
+                {"source": "owner.name", "target": "owner.name"},
+                {"source": "tier", "target": "tier", "default": "bronze"},
+                {"source": "gone", "target": "gone"}
+            ]
+        }));
+        let mapper = Mapper::new(&m).unwrap().with_raw(true);
+        let src = json!({"id": 7, "owner": {"mail": "a@b.c", "name": "A"}, "gone": null});
+        let record = mapper.map(&src, "c").unwrap().unwrap();
+        assert_eq!(record.external_id, "7");
+        assert_eq!(
+            Value::Object(record.fields.clone()),
+            json!({"owner": {"email": "a@b.c", "name": "A"}, "tier": "bronze"})
+        );
+        assert_eq!(record.raw, Some(src));
+    }
+
+    #[test]
+    fn unknown_custom_names_fail_at_compile_time() {
+        let m = mapping(json!({
+            "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+            "fields": [{"source": "a", "target": "a", "transform": {"type": "custom", "name": "nope"}}],
+            "validation": [{"field": "a", "rule": {"custom": {"name": "nah"}}}]
+        }));
+        let err = Mapper::new(&m).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert_eq!(
+            err.message(),
+            "entity mapping `t`: field `a`: unknown custom transform `nope`; validation of `a`: \
+             unknown custom rule `nah`"
+        );
+        let registry = TransformRegistry::new()
+            .with_transform("nope", |v, _| Ok(v.clone()))
+            .with_rule("nah", |_| Err("never".into()));
+        let mapper = Mapper::with_registry(&m, &registry).unwrap();
+        let err = mapper.map(&json!({"id": "1", "a": "x"}), "c").unwrap_err();
+        assert_eq!(err.field_errors(), [FieldError::new("a", "nah", "never")]);
+    }
+
+    #[test]
+    fn missing_external_id_and_bad_timestamps_are_errors() {
+        let m = mapping(json!({
+            "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+            "updated_at": "updated", "fields": []
+        }));
+        let mapper = Mapper::new(&m).unwrap();
+        let err = mapper.map(&json!({"updated": "soon"}), "c").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Validation);
+        assert_eq!(
+            err.field_errors(),
+            [
+                FieldError::new("id", "required", "external id is missing"),
+                FieldError::new(
+                    "updated",
+                    "datetime",
+                    "expected a date and time, found \"soon\""
+                ),
+            ]
+        );
+        assert_eq!(err.context().external_id, None);
+        assert!(
+            err.to_string()
+                .starts_with("invalid record: record breaks mapping t: id: external id")
+        );
+        let err = mapper.map(&json!({"id": {"x": 1}}), "c").unwrap_err();
+        assert_eq!(err.field_errors()[0].rule, "type");
+        let ok = mapper
+            .map(&json!({"id": "1", "updated": ""}), "c")
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok.updated_at, None);
+    }
+
+    #[test]
+    fn relationships_from_ids_lists_and_references() {
+        let m = mapping(json!({
+            "source_type": "t", "target_type": "APP", "display_name": "T", "external_id": "id",
+            "relationships": [
+                {"source_field": "deps", "target_type": "APP", "kind": "DEPENDS_ON", "strength": 75},
+                {"source_field": "host", "target_type": "NODE", "kind": "RUNS_ON", "bidirectional": true},
+                {"source_field": "members[].id", "target_type": "USER", "kind": "CONTAINS"}
+            ]
+        }));
+        let mapper = Mapper::new(&m).unwrap();
+        let src = json!({
+            "id": "a",
+            "deps": ["b", {"link": "l", "value": "c"}, {"id": 4}, ""],
+            "host": {"link": "l", "value": "h1"},
+            "members": [{"id": "u1"}, {"id": "u2"}]
+        });
+        let record = mapper.map(&src, "c").unwrap().unwrap();
+        let got: Vec<_> = record
+            .relationships
+            .iter()
+            .map(|r| {
+                (
+                    r.to_type.as_str(),
+                    r.to_id.as_str(),
+                    r.kind.as_str(),
+                    r.strength,
+                    r.bidirectional,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("APP", "b", "DEPENDS_ON", 75, false),
+                ("APP", "c", "DEPENDS_ON", 75, false),
+                ("APP", "4", "DEPENDS_ON", 75, false),
+                ("NODE", "h1", "RUNS_ON", 50, true),
+                ("USER", "u1", "CONTAINS", 50, false),
+                ("USER", "u2", "CONTAINS", 50, false),
+            ]
+        );
+        assert!(
+            record
+                .relationships
+                .iter()
+                .all(|r| r.from_type == "APP" && r.from_id == "a")
+        );
+        let err = mapper
+            .map(&json!({"id": "a", "host": true}), "c")
+            .unwrap_err();
+        assert_eq!(
+            err.field_errors(),
+            [FieldError::new(
+                "host",
+                "relationship",
+                "expected an id, a list of ids or a reference object, found true"
+            )]
+        );
+    }
+
+    #[test]
+    fn filters() {
+        let m = mapping(json!({
+            "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+            "filters": [
+                {"field": "install_status", "op": "ne", "value": 7},
+                {"field": "class", "op": "in", "value": ["a", "b"]},
+                {"field": "deleted", "op": "missing"}
+            ]
+        }));
+        let mapper = Mapper::new(&m).unwrap();
+        let ok = json!({"id": "1", "install_status": "1", "class": "a"});
+        assert!(mapper.map(&ok, "c").unwrap().is_some());
+        for skipped in [
+            json!({"id": "1", "install_status": "7", "class": "a"}),
+            json!({"id": "1", "class": "c"}),
+            json!({"id": "1", "class": "a", "deleted": true}),
+            // Filters run first: a skipped record is not validated.
+            json!({"install_status": 7}),
+        ] {
+            assert!(mapper.map(&skipped, "c").unwrap().is_none(), "{skipped}");
+        }
+        let m = mapping(json!({
+            "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+            "filters": [
+                {"field": "a", "op": "eq", "value": "x"},
+                {"field": "b", "op": "not_in", "value": [1, 2]},
+                {"field": "c", "op": "exists"}
+            ]
+        }));
+        let mapper = Mapper::new(&m).unwrap();
+        assert!(mapper.accepts(&json!({"a": "x", "b": 3, "c": 0})));
+        assert!(mapper.accepts(&json!({"a": "x", "c": 0})));
+        assert!(!mapper.accepts(&json!({"a": "y", "c": 0})));
+        assert!(!mapper.accepts(&json!({"a": "x", "b": "2", "c": 0})));
+        assert!(!mapper.accepts(&json!({"a": "x", "c": null})));
+    }
+
+    #[test]
+    fn transform_errors_name_source_path_and_transform() {
+        let m = mapping(json!({
+            "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+            "fields": [
+                {"source": "cpu_count", "target": "cpuCount", "transform": "to_number"},
+                {"source": "x", "target": "x", "required": true, "transform": {"type": "constant", "value": ""}}
+            ]
+        }));
+        let err = Mapper::new(&m)
+            .unwrap()
+            .map(&json!({"id": "1", "cpu_count": "four"}), "c")
+            .unwrap_err();
+        assert_eq!(
+            err.field_errors(),
+            [
+                FieldError::new(
+                    "cpu_count",
+                    "to_number",
+                    "expected a number, found \"four\""
+                ),
+                FieldError::new("x", "required", "required field is empty"),
+            ]
+        );
+        assert_eq!(err.context().external_id.as_deref(), Some("1"));
+        assert_eq!(err.context().connector.as_deref(), Some("c"));
+        assert_eq!(err.context().entity.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn mapper_is_send_sync_and_debug() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Mapper>();
+        let m = mapping(
+            json!({"source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id"}),
+        );
+        assert_eq!(
+            format!("{:?}", Mapper::new(&m).unwrap()),
+            "Mapper { source_type: \"t\", target_type: \"T\", fields: 0, relationships: 0, filters: 0, rules: 0, keep_raw: false }"
+        );
+    }
+}
