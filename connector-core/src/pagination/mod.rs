@@ -24,6 +24,9 @@ mod signals;
 mod strategy;
 mod stream;
 
+#[cfg(test)]
+mod tests;
+
 pub use link::{Link, find_link, parse_link_header};
 pub use request::{PageRequest, Param, ParamLocation, ParamValue, RequestParam};
 pub use signals::{PageSignals, Signals};
