@@ -175,7 +175,11 @@ impl FieldError {
         rule: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        Self { path: path.into(), rule: rule.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            rule: rule.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -270,10 +274,32 @@ impl ConnectorError {
     ///
     /// The message lists the field errors, so `Display` names every failing path.
     pub fn validation(subject: impl Into<String>, errors: Vec<FieldError>) -> Self {
+        Self::with_field_errors(ErrorKind::Validation, subject, errors)
+    }
+
+    /// A configuration error carrying every field error of a config or settings
+    /// object; `Display` names every failing path.
+    pub fn invalid_config(subject: impl Into<String>, errors: Vec<FieldError>) -> Self {
+        Self::with_field_errors(ErrorKind::Config, subject, errors)
+    }
+
+    fn with_field_errors(
+        kind: ErrorKind,
+        subject: impl Into<String>,
+        errors: Vec<FieldError>,
+    ) -> Self {
         let subject = subject.into();
-        let listed = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-        let message = if listed.is_empty() { subject } else { format!("{subject}: {listed}") };
-        let mut err = Self::new(ErrorKind::Validation, message);
+        let listed = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let message = if listed.is_empty() {
+            subject
+        } else {
+            format!("{subject}: {listed}")
+        };
+        let mut err = Self::new(kind, message);
         err.0.field_errors = errors;
         err
     }
@@ -395,7 +421,11 @@ impl ConnectorError {
     }
 
     /// Adds a key-value pair of context. The value must be safe to print.
-    pub fn with_context(mut self, key: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
+    pub fn with_context(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl fmt::Display,
+    ) -> Self {
         self.0.context.extra.push((key.into(), value.to_string()));
         self
     }
@@ -496,7 +526,10 @@ impl fmt::Debug for ConnectorError {
 
 impl StdError for ConnectorError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source.as_ref().map(|s| &**s as &(dyn StdError + 'static))
+        self.0
+            .source
+            .as_ref()
+            .map(|s| &**s as &(dyn StdError + 'static))
     }
 }
 
@@ -515,7 +548,11 @@ impl fmt::Display for HumanDuration {
         if secs == 0 {
             return write!(f, "{}ms", self.0.as_millis());
         }
-        let secs = if self.0.subsec_nanos() > 0 { secs + 1 } else { secs };
+        let secs = if self.0.subsec_nanos() > 0 {
+            secs + 1
+        } else {
+            secs
+        };
         match secs {
             s if s < 60 => write!(f, "{s}s"),
             s if s < 3600 => write!(f, "{}m {}s", s / 60, s % 60),
@@ -552,8 +589,20 @@ pub const REDACTED: &str = "REDACTED";
 pub fn is_sensitive_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     const EXACT: &[&str] = &[
-        "key", "code", "sig", "auth", "authorization", "pass", "pwd", "session", "sessionid",
-        "cookie", "private-token", "x-api-key", "api-key", "apikey",
+        "key",
+        "code",
+        "sig",
+        "auth",
+        "authorization",
+        "pass",
+        "pwd",
+        "session",
+        "sessionid",
+        "cookie",
+        "private-token",
+        "x-api-key",
+        "api-key",
+        "apikey",
     ];
     const CONTAINS: &[&str] = &["token", "secret", "password", "signature", "credential"];
     EXACT.contains(&lower.as_str())
@@ -654,7 +703,10 @@ mod tests {
             .with_connector("github")
             .with_operation("fetch")
             .with_entity("issues")
-            .with_request("GET", "https://api.github.com/repos/o/r/issues?page=3&access_token=s3cr3t")
+            .with_request(
+                "GET",
+                "https://api.github.com/repos/o/r/issues?page=3&access_token=s3cr3t",
+            )
             .with_http_status(429);
         assert_eq!(
             err.to_string(),
@@ -670,7 +722,10 @@ mod tests {
     fn display_auth_with_body_excerpt_on_one_line() {
         let err = ConnectorError::new(ErrorKind::Auth, "the server rejected the credentials")
             .with_connector("jira")
-            .with_request("GET", "https://admin:pa55@acme.atlassian.net/rest/api/3/myself")
+            .with_request(
+                "GET",
+                "https://admin:pa55@acme.atlassian.net/rest/api/3/myself",
+            )
             .with_http_status(401)
             .with_body_excerpt("{\"errorMessages\":\n[\"Unauthorized\"]}");
         assert_eq!(
@@ -686,8 +741,8 @@ mod tests {
 
     #[test]
     fn display_exhausted_and_validation() {
-        let err = ConnectorError::new(ErrorKind::Unavailable, "503 Service Unavailable")
-            .set_exhausted();
+        let err =
+            ConnectorError::new(ErrorKind::Unavailable, "503 Service Unavailable").set_exhausted();
         assert_eq!(
             err.to_string(),
             "upstream unavailable: 503 Service Unavailable; retry later, retries exhausted"
@@ -729,8 +784,14 @@ mod tests {
             redact_url("https://s3.amazonaws.com/b/k?X-Amz-Signature=abc&X-Amz-Credential=AKIA%2F"),
             "https://s3.amazonaws.com/b/k?X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED"
         );
-        assert_eq!(redact_url("/relative?client_secret=x"), "/relative?client_secret=REDACTED");
-        assert_eq!(redact_url("https://h/p?%74oken=x"), "https://h/p?%74oken=REDACTED");
+        assert_eq!(
+            redact_url("/relative?client_secret=x"),
+            "/relative?client_secret=REDACTED"
+        );
+        assert_eq!(
+            redact_url("https://h/p?%74oken=x"),
+            "https://h/p?%74oken=REDACTED"
+        );
         assert_eq!(redact_url("https://h/p?page=2"), "https://h/p?page=2");
         // The @ in a path is not userinfo.
         assert_eq!(redact_url("https://h/users/a@b.c"), "https://h/users/a@b.c");
@@ -738,7 +799,9 @@ mod tests {
 
     #[test]
     fn with_helpers_do_not_overwrite_inner_context() {
-        let err = ConnectorError::config("x").with_connector("inner").with_connector("outer");
+        let err = ConnectorError::config("x")
+            .with_connector("inner")
+            .with_connector("outer");
         assert_eq!(err.context().connector.as_deref(), Some("inner"));
     }
 
@@ -746,6 +809,9 @@ mod tests {
     fn error_is_small_send_sync() {
         fn assert_send_sync<T: Send + Sync + 'static>() {}
         assert_send_sync::<ConnectorError>();
-        assert_eq!(std::mem::size_of::<ConnectorError>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<ConnectorError>(),
+            std::mem::size_of::<usize>()
+        );
     }
 }

@@ -10,12 +10,42 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod config;
+pub mod connector;
+pub mod credentials;
 pub mod error;
 pub mod mapping;
+pub mod metadata;
 pub mod pagination;
 pub mod record;
+pub mod registry;
+pub mod schema;
 pub mod state;
 
+pub use config::{ConnectorConfig, Frequency, SyncSchedule};
+pub use connector::{
+    ConnectorFactory, DiscoveredEntity, Discovery, FetchOptions, HealthCheck, HealthReport,
+    HealthStatus, RelationshipStream, SyncStream, TestResult, UniversalConnector,
+};
+pub use credentials::Credentials;
 pub use error::{ConnectorError, ErrorContext, ErrorKind, ErrorStatus, FieldError, Result};
+pub use mapping::{EntityMapping, EntitySchema, FieldPath, Mapper, MappingOverride};
+pub use metadata::{
+    AuthMethod, Capabilities, Category, ConnectorMetadata, Priority, ReleaseStatus,
+};
 pub use record::{Deletion, Record, Relationship, RelationshipKind, SyncItem};
+pub use registry::ConnectorRegistry;
 pub use state::{Checkpoint, FileStateStore, MemoryStateStore, StateKey, StateStore};
+
+/// Re-exported so connector authors and generated code name one version.
+pub use async_trait::async_trait;
+/// Re-exported datetime types.
+pub use chrono;
+/// Re-exported so connector authors name the same stream types.
+pub use futures;
+/// Re-exported for typed settings schemas.
+pub use schemars;
+/// Re-exported for secrets in connector settings.
+pub use secrecy;
+/// Re-exported for JSON values.
+pub use serde_json;

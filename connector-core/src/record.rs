@@ -232,7 +232,11 @@ pub struct Deletion {
 impl Deletion {
     /// Creates a deletion.
     pub fn new(entity_type: impl Into<String>, external_id: impl Into<String>) -> Self {
-        Self { entity_type: entity_type.into(), external_id: external_id.into(), deleted_at: None }
+        Self {
+            entity_type: entity_type.into(),
+            external_id: external_id.into(),
+            deleted_at: None,
+        }
     }
 }
 
@@ -295,7 +299,10 @@ mod tests {
 
     #[test]
     fn relationship_kind_round_trips_known_and_other() {
-        let kinds = vec![RelationshipKind::DependsOn, RelationshipKind::Other("BLOCKS".into())];
+        let kinds = vec![
+            RelationshipKind::DependsOn,
+            RelationshipKind::Other("BLOCKS".into()),
+        ];
         let json = serde_json::to_value(&kinds).unwrap();
         assert_eq!(json, json!(["DEPENDS_ON", "BLOCKS"]));
         let back: Vec<RelationshipKind> = serde_json::from_value(json).unwrap();
@@ -305,7 +312,8 @@ mod tests {
 
     #[test]
     fn strength_is_clamped() {
-        let r = Relationship::new(("A", "1"), RelationshipKind::Uses, ("B", "2")).with_strength(250);
+        let r =
+            Relationship::new(("A", "1"), RelationshipKind::Uses, ("B", "2")).with_strength(250);
         assert_eq!(r.strength, 100);
     }
 

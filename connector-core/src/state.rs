@@ -247,7 +247,8 @@ impl FileStateStore {
 fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for (i, b) in s.bytes().enumerate() {
-        let keep = b.is_ascii_alphanumeric() || b == b'-' || (b == b'_' && i > 0) || (b == b'.' && i > 0);
+        let keep =
+            b.is_ascii_alphanumeric() || b == b'-' || (b == b'_' && i > 0) || (b == b'.' && i > 0);
         if keep {
             out.push(b as char);
         } else {
@@ -258,9 +259,12 @@ fn encode_component(s: &str) -> String {
 }
 
 fn io_error(what: &str, path: &Path, err: std::io::Error) -> ConnectorError {
-    ConnectorError::new(ErrorKind::Unexpected, format!("could not {what} {}: {err}", path.display()))
-        .with_operation("state")
-        .with_source(err)
+    ConnectorError::new(
+        ErrorKind::Unexpected,
+        format!("could not {what} {}: {err}", path.display()),
+    )
+    .with_operation("state")
+    .with_source(err)
 }
 
 #[async_trait]
@@ -300,7 +304,10 @@ impl StateStore for FileStateStore {
 /// Writes `bytes` to `path` so a crash leaves either the old or the new content.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = fs::File::create(&tmp)?;
@@ -394,9 +401,18 @@ mod tests {
     fn checkpoint_validation() {
         let cp = Checkpoint::in_progress("issues", "x");
         assert!(cp.validate_for("issues").is_ok());
-        assert_eq!(cp.validate_for("users").unwrap_err().kind(), ErrorKind::Config);
+        assert_eq!(
+            cp.validate_for("users").unwrap_err().kind(),
+            ErrorKind::Config
+        );
         let mut future = cp;
         future.version = 99;
-        assert!(future.validate_for("issues").unwrap_err().to_string().contains("newer"));
+        assert!(
+            future
+                .validate_for("issues")
+                .unwrap_err()
+                .to_string()
+                .contains("newer")
+        );
     }
 }
