@@ -1,0 +1,266 @@
+//! Decoding a page body in one pass: the items at a path straight into `Vec<T>`,
+//! and only the envelope fields a pagination strategy reads kept as small
+//! `serde_json::Value`s.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// Splits a body path (`data.items`, `"@odata.nextLink"`, `data[0].cursor`) into
+/// segments. An index becomes its own `[n]` segment. Empty, `$` and `.` mean the
+/// root.
+pub(crate) fn split_path(path: &str) -> Vec<String> {
+    let path = path.trim();
+    if path.is_empty() || path == "$" || path == "." {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                for q in chars.by_ref() {
+                    if q == '"' {
+                        break;
+                    }
+                    current.push(q);
+                }
+            }
+            '.' => out.push(std::mem::take(&mut current)),
+            '[' => {
+                if !current.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                }
+                let mut index = String::from("[");
+                for q in chars.by_ref() {
+                    index.push(q);
+                    if q == ']' {
+                        break;
+                    }
+                }
+                out.push(index);
+                if chars.peek() == Some(&'.') {
+                    chars.next();
+                }
+            }
+            other => current.push(other),
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// What to keep of the envelope: the segments of each body path a strategy
+/// reads, plus each whole path as a literal top-level key (`@odata.nextLink`
+/// written without quotes).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Keep {
+    paths: Vec<Vec<String>>,
+    literals: Vec<String>,
+}
+
+impl Keep {
+    pub(crate) fn new<'a>(paths: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut keep = Keep::default();
+        for p in paths {
+            keep.paths.push(split_path(p));
+            keep.literals.push(p.trim().to_owned());
+        }
+        keep
+    }
+
+    fn keeps(&self, along: &[String], depth: usize, key: &str) -> bool {
+        (depth == 0 && self.literals.iter().any(|l| l == key))
+            || self
+                .paths
+                .iter()
+                .any(|p| p.len() > depth && p[..depth] == along[..depth] && p[depth] == key)
+    }
+}
+
+/// A decoded page: its items, and the kept envelope (`None` when the body is the
+/// item array itself).
+pub(crate) struct Envelope<T> {
+    pub(crate) items: Vec<T>,
+    pub(crate) rest: Option<Value>,
+}
+
+/// Decodes `body`: the array at `items_path` into `Vec<T>`, and the parts of the
+/// envelope `keep` names. A missing or null item array is an empty page.
+pub(crate) fn decode_page<T: DeserializeOwned>(
+    body: &[u8],
+    items_path: &[String],
+    keep: &Keep,
+) -> Result<Envelope<T>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let seed = Seed::<T> {
+        path: items_path,
+        depth: 0,
+        keep,
+        marker: PhantomData,
+    };
+    let (items, rest) = seed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(Envelope {
+        items,
+        rest: rest.map(Value::Object),
+    })
+}
+
+struct Seed<'a, T> {
+    path: &'a [String],
+    depth: usize,
+    keep: &'a Keep,
+    marker: PhantomData<fn() -> T>,
+}
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Seed<'_, T> {
+    type Value = (Vec<T>, Option<Map<String, Value>>);
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        if self.depth == self.path.len() {
+            let items = Option::<Vec<T>>::deserialize(deserializer)?;
+            return Ok((items.unwrap_or_default(), None));
+        }
+        deserializer.deserialize_any(self)
+    }
+}
+
+use serde::Deserialize as _;
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for Seed<'_, T> {
+    type Value = (Vec<T>, Option<Map<String, Value>>);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "an object with the item array at `{}`",
+            self.path.join(".")
+        )
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok((Vec::new(), None))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok((Vec::new(), None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let wanted = &self.path[self.depth];
+        let mut items = Vec::new();
+        let mut rest = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if &key == wanted {
+                let (found, nested) = map.next_value_seed(Seed::<T> {
+                    path: self.path,
+                    depth: self.depth + 1,
+                    keep: self.keep,
+                    marker: PhantomData,
+                })?;
+                items = found;
+                if let Some(nested) = nested.filter(|n| !n.is_empty()) {
+                    rest.insert(key, Value::Object(nested));
+                }
+            } else if self.keep.keeps(self.path, self.depth, &key) {
+                let value: Value = map.next_value()?;
+                rest.insert(key, value);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok((items, Some(rest)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct User {
+        id: u32,
+    }
+
+    #[test]
+    fn splits_paths() {
+        assert_eq!(split_path("value"), vec!["value"]);
+        assert_eq!(split_path("data.items"), vec!["data", "items"]);
+        assert_eq!(split_path("\"@odata.nextLink\""), vec!["@odata.nextLink"]);
+        assert_eq!(split_path("data[0].cursor"), vec!["data", "[0]", "cursor"]);
+        assert!(split_path("$").is_empty());
+        assert!(split_path("").is_empty());
+    }
+
+    #[test]
+    fn decodes_items_and_keeps_only_signal_fields() {
+        let body = br#"{"@odata.context":"x","value":[{"id":1},{"id":2}],"@odata.nextLink":"https://h/next","huge":[1,2,3]}"#;
+        let keep = Keep::new(["@odata.nextLink"]);
+        let page: Envelope<User> = decode_page(body, &split_path("value"), &keep).unwrap();
+        assert_eq!(page.items, vec![User { id: 1 }, User { id: 2 }]);
+        assert_eq!(
+            page.rest,
+            Some(json!({"@odata.nextLink": "https://h/next"}))
+        );
+    }
+
+    #[test]
+    fn nested_items_keep_nested_signals() {
+        let body = br#"{"data":{"repository":{"issues":{"nodes":[{"id":7}],"pageInfo":{"hasNextPage":true,"endCursor":"c1"},"totalCount":9}}}}"#;
+        let keep = Keep::new(["data.repository.issues.pageInfo"]);
+        let page: Envelope<User> =
+            decode_page(body, &split_path("data.repository.issues.nodes"), &keep).unwrap();
+        assert_eq!(page.items, vec![User { id: 7 }]);
+        assert_eq!(
+            page.rest,
+            Some(
+                json!({"data":{"repository":{"issues":{"pageInfo":{"hasNextPage":true,"endCursor":"c1"}}}}})
+            )
+        );
+    }
+
+    #[test]
+    fn root_arrays_missing_and_null_items() {
+        let page: Envelope<User> = decode_page(br#"[{"id":1}]"#, &[], &Keep::default()).unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert!(page.rest.is_none());
+        let page: Envelope<User> = decode_page(
+            br#"{"next":null}"#,
+            &split_path("value"),
+            &Keep::new(["next"]),
+        )
+        .unwrap();
+        assert!(page.items.is_empty());
+        assert_eq!(page.rest, Some(json!({"next": null})));
+        let page: Envelope<User> =
+            decode_page(br#"{"value":null}"#, &split_path("value"), &Keep::default()).unwrap();
+        assert!(page.items.is_empty());
+    }
+
+    #[test]
+    fn type_errors_name_the_problem() {
+        let err = decode_page::<User>(
+            br#"{"value":[{"id":"x"}]}"#,
+            &split_path("value"),
+            &Keep::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("invalid type"), "{err}");
+        let err = decode_page::<User>(br#"[1]"#, &split_path("value"), &Keep::default())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("item array at `value`"), "{err}");
+    }
+}
