@@ -17,9 +17,11 @@ pub mod error;
 pub mod mapping;
 pub mod metadata;
 pub mod pagination;
+pub mod pipeline;
 pub mod record;
 pub mod registry;
 pub mod schema;
+pub mod sink;
 pub mod state;
 
 pub use config::{ConnectorConfig, Frequency, SyncSchedule};
@@ -32,6 +34,9 @@ pub use error::{ConnectorError, ErrorContext, ErrorKind, ErrorStatus, FieldError
 pub use mapping::{EntityMapping, EntitySchema, FieldPath, Mapper, MappingOverride};
 pub use metadata::{
     AuthMethod, Capabilities, Category, ConnectorMetadata, Priority, ReleaseStatus,
+};
+pub use pagination::{
+    FetchedPage, Page, PageRequest, PageSignals, PaginateOptions, Pagination, paginate,
 };
 pub use record::{Deletion, Record, Relationship, RelationshipKind, SyncItem};
 pub use registry::ConnectorRegistry;

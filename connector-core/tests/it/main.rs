@@ -1,0 +1,5 @@
+//! connector-core integration tests: only the public API, as a connector author
+//! and an embedding application would use it.
+
+mod connector;
+mod registry;
