@@ -6,7 +6,9 @@
 //! state. It has no HTTP client and no runtime-specific API; `connector-http` binds
 //! pagination and errors to HTTP.
 //!
-//! See the crate README and `docs/architecture.md` for the data flow.
+//! See the crate README and `docs/architecture.md` for the data flow; the
+//! integration test `tests/it/connector.rs` is a complete connector written against
+//! the public API.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
