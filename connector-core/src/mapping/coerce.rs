@@ -202,7 +202,7 @@ pub fn to_bool(value: &Value) -> Result<bool, CoerceError> {
 /// Parses a date and time in UTC from a string in one of these forms:
 ///
 /// - RFC 3339 (`2024-01-15T10:30:00Z`, `2024-01-15T12:30:00.5+02:00`), as Graph and
-///   most REST APIs send;
+///   most REST APIs send, also with an offset without colon (`+0200`, as Jira sends);
 /// - `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS`, optionally with fractional
 ///   seconds, taken as UTC (ServiceNow's `sys_updated_on`);
 /// - `YYYY-MM-DD`, taken as midnight UTC.
@@ -217,6 +217,9 @@ pub fn to_datetime(value: &Value) -> Result<DateTime<Utc>, CoerceError> {
 }
 
 fn parse_datetime_str(s: &str) -> Option<DateTime<Utc>> {
+    if let Some(at) = parse_common(s.as_bytes()) {
+        return Some(at);
+    }
     if let Ok(at) = DateTime::parse_from_rfc3339(s) {
         return Some(at.with_timezone(&Utc));
     }
@@ -229,6 +232,57 @@ fn parse_datetime_str(s: &str) -> Option<DateTime<Utc>> {
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|naive| naive.and_utc())
+}
+
+/// The fast path for the common shapes, without chrono's format machinery:
+/// `YYYY-MM-DD`, then optionally `[T ]HH:MM:SS`, optional `.fraction`, optional `Z` or
+/// `±HH:MM`. Anything else (or an invalid date) returns `None`, and the caller falls
+/// back to chrono's parsers.
+fn parse_common(b: &[u8]) -> Option<DateTime<Utc>> {
+    fn num(b: &[u8]) -> Option<u32> {
+        b.iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    }
+    let date_part = b.get(..10)?;
+    if date_part[4] != b'-' || date_part[7] != b'-' {
+        return None;
+    }
+    let year = i32::try_from(num(&date_part[..4])?).ok()?;
+    let date = NaiveDate::from_ymd_opt(year, num(&date_part[5..7])?, num(&date_part[8..10])?)?;
+    let rest = &b[10..];
+    if rest.is_empty() {
+        return Some(date.and_hms_opt(0, 0, 0)?.and_utc());
+    }
+    let time = rest.get(..9)?;
+    if !matches!(time[0], b' ' | b'T') || time[3] != b':' || time[6] != b':' {
+        return None;
+    }
+    let (hour, minute, second) = (num(&time[1..3])?, num(&time[4..6])?, num(&time[7..9])?);
+    let mut rest = &rest[9..];
+    let mut nanos = 0u32;
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let digits = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        nanos = num(&frac[..digits])? * 10u32.pow(9 - digits as u32);
+        rest = &frac[digits..];
+    }
+    let offset_seconds: i64 = match rest {
+        [] | [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
+            let minutes = i64::from(num(&[*h1, *h2])? * 60 + num(&[*m1, *m2])?);
+            if *sign == b'+' {
+                minutes * 60
+            } else {
+                -minutes * 60
+            }
+        }
+        _ => return None,
+    };
+    let naive = date.and_hms_nano_opt(hour, minute, second, nanos)?;
+    Some(naive.and_utc() - chrono::Duration::seconds(offset_seconds))
 }
 
 /// Parses a date and time with a strftime `format` (chrono syntax). A format with an
@@ -388,6 +442,46 @@ mod tests {
             Ok("2024-01-15T10:30:00Z".into())
         );
         assert_eq!(s(json!("2024-01-15")), Ok("2024-01-15T00:00:00Z".into()));
+        assert_eq!(
+            s(json!("2024-01-15T10:30:00.123456789-05:30")),
+            Ok("2024-01-15T16:00:00.123456789Z".into())
+        );
+        assert_eq!(
+            s(json!("2024-01-15 10:30:00.5")),
+            Ok("2024-01-15T10:30:00.500Z".into())
+        );
+        // Shapes the fast path leaves to chrono still parse.
+        assert_eq!(
+            s(json!("2024-01-15T10:30:00+0200")),
+            Ok("2024-01-15T08:30:00Z".into())
+        );
+        assert_eq!(
+            s(json!(" 2024-01-15T10:30:00Z ")),
+            Ok("2024-01-15T10:30:00Z".into())
+        );
+        for bad in [
+            "2024-02-30",
+            "2024-01-15 25:00:00",
+            "2024-01-15X10:30:00",
+            "2024-01-15 10:30",
+            "2024-01-15T10:30:00+2",
+        ] {
+            assert!(s(json!(bad)).is_err(), "{bad}");
+        }
+        // The fast path and chrono agree.
+        for t in [
+            "2024-01-15T10:30:00Z",
+            "1999-12-31T23:59:59.999+01:00",
+            "2024-02-29T00:00:00-00:30",
+        ] {
+            assert_eq!(
+                parse_common(t.as_bytes()),
+                DateTime::parse_from_rfc3339(t)
+                    .ok()
+                    .map(|d| d.with_timezone(&Utc)),
+                "{t}"
+            );
+        }
         assert_eq!(
             s(json!("15/01/2024")).unwrap_err().to_string(),
             "expected a date and time, found \"15/01/2024\""

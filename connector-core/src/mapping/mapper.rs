@@ -63,6 +63,9 @@ struct Compiled {
     created_at: Option<FieldPath>,
     updated_at: Option<FieldPath>,
     fields: Vec<CompiledField>,
+    /// The field indexes in target order, when every target is flat: the fields map
+    /// is then built from sorted pairs in one pass instead of by inserts.
+    sorted_flat: Option<Vec<usize>>,
     relationships: Vec<CompiledRelationship>,
     filters: Vec<CompiledFilter>,
     rules: Vec<CompiledValidation>,
@@ -176,7 +179,7 @@ impl Mapper {
     pub fn with_registry(mapping: &EntityMapping, registry: &TransformRegistry) -> Result<Self> {
         mapping.validate()?;
         let mut problems = Vec::new();
-        let fields = mapping
+        let fields: Vec<CompiledField> = mapping
             .fields
             .iter()
             .map(|f| CompiledField {
@@ -243,6 +246,14 @@ impl Mapper {
                 value: f.value.clone().unwrap_or(Value::Null),
             })
             .collect();
+        let sorted_flat = fields
+            .iter()
+            .all(|f| matches!(f.target, Target::Flat(_)))
+            .then(|| {
+                let mut order: Vec<usize> = (0..mapping.fields.len()).collect();
+                order.sort_by(|&a, &b| mapping.fields[a].target.cmp(&mapping.fields[b].target));
+                order
+            });
         Ok(Self {
             inner: Arc::new(Compiled {
                 mapping: mapping.clone(),
@@ -251,6 +262,7 @@ impl Mapper {
                 created_at: mapping.created_at.clone(),
                 updated_at: mapping.updated_at.clone(),
                 fields,
+                sorted_flat,
                 relationships,
                 filters,
                 rules,
@@ -325,19 +337,50 @@ impl Mapper {
             },
         };
 
-        let mut fields = Map::new();
         // Indexes of fields that failed; their validation rules are not run.
         let mut failed: Vec<usize> = Vec::new();
-        for (index, field) in c.fields.iter().enumerate() {
-            match field.map(source) {
-                Ok(Some(value)) => field.target.insert(&mut fields, value),
-                Ok(None) => {}
-                Err(error) => {
-                    errors.push(error);
-                    failed.push(index);
+        let mut field_errors: Vec<(usize, FieldError)> = Vec::new();
+        let fields = match &c.sorted_flat {
+            Some(order) => {
+                let mut pairs = Vec::with_capacity(order.len());
+                for &index in order {
+                    let field = &c.fields[index];
+                    match (field.map(source), &field.target) {
+                        (Ok(Some(value)), Target::Flat(key)) => pairs.push((key.clone(), value)),
+                        (Ok(Some(value)), target) => {
+                            // Not reached: `sorted_flat` is only set when all are flat.
+                            let mut one = Map::new();
+                            target.insert(&mut one, value);
+                            pairs.extend(one);
+                        }
+                        (Ok(None), _) => {}
+                        (Err(error), _) => {
+                            field_errors.push((index, error));
+                            failed.push(index);
+                        }
+                    }
                 }
+                // Sorted, unique keys: collecting bulk-builds the map.
+                pairs.into_iter().collect()
             }
-        }
+            None => {
+                let mut fields = Map::new();
+                for (index, field) in c.fields.iter().enumerate() {
+                    match field.map(source) {
+                        Ok(Some(value)) => field.target.insert(&mut fields, value),
+                        Ok(None) => {}
+                        Err(error) => {
+                            field_errors.push((index, error));
+                            failed.push(index);
+                        }
+                    }
+                }
+                fields
+            }
+        };
+        // Report in mapping order.
+        field_errors.sort_by_key(|(index, _)| *index);
+        errors.extend(field_errors.into_iter().map(|(_, error)| error));
 
         for rule in &c.rules {
             if failed.contains(&rule.field_index) {

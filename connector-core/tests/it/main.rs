@@ -2,4 +2,5 @@
 //! and an embedding application would use it.
 
 mod connector;
+mod mapping;
 mod registry;
