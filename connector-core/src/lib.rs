@@ -22,9 +22,12 @@ pub mod pagination;
 pub mod pipeline;
 pub mod record;
 pub mod registry;
+pub mod schedule;
 pub mod schema;
 pub mod sink;
 pub mod state;
+#[cfg(feature = "vault")]
+pub mod vault;
 
 pub use config::{ConnectorConfig, Frequency, SyncSchedule};
 pub use connector::{
