@@ -59,20 +59,75 @@ pub struct Mapper {
 struct Compiled {
     mapping: EntityMapping,
     subject: String,
-    external_id: FieldPath,
-    created_at: Option<FieldPath>,
-    updated_at: Option<FieldPath>,
+    external_id: SlotPath,
+    created_at: Option<SlotPath>,
+    updated_at: Option<SlotPath>,
     fields: Vec<CompiledField>,
     /// The field indexes in target order, when every target is flat: the fields map
     /// is then built from sorted pairs in one pass instead of by inserts.
     sorted_flat: Option<Vec<usize>>,
+    /// The sorted, distinct first keys of every source path, when the source objects'
+    /// maps iterate in key order (serde_json without `preserve_order`) and there are
+    /// at most [`MAX_SLOTS`]: the mapper then finds them all in one merge pass over
+    /// the object instead of one tree search per path.
+    top_keys: Option<Vec<String>>,
     relationships: Vec<CompiledRelationship>,
     filters: Vec<CompiledFilter>,
     rules: Vec<CompiledValidation>,
 }
 
+/// The most first keys looked up in one merge pass.
+const MAX_SLOTS: usize = 32;
+
+/// A source path and the slot of its first key in `Compiled::top_keys`.
+struct SlotPath {
+    path: FieldPath,
+    slot: usize,
+}
+
+impl SlotPath {
+    fn new(path: &FieldPath) -> Self {
+        Self {
+            path: path.clone(),
+            slot: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        self.path.as_str()
+    }
+}
+
+/// Resolves source paths against one record, through the merged first-key slots
+/// when the mapper has them.
+struct Resolver<'v> {
+    source: &'v Value,
+    slots: Option<[Option<&'v Value>; MAX_SLOTS]>,
+}
+
+impl<'v> Resolver<'v> {
+    fn new(source: &'v Value, top_keys: Option<&[String]>) -> Self {
+        let slots = match (top_keys, source) {
+            (Some(keys), Value::Object(object)) => {
+                let mut slots = [None; MAX_SLOTS];
+                fill_slots(keys, object, &mut slots);
+                Some(slots)
+            }
+            _ => None,
+        };
+        Self { source, slots }
+    }
+
+    fn get(&self, path: &SlotPath) -> Option<Cow<'v, Value>> {
+        match &self.slots {
+            Some(slots) => slots[path.slot].and_then(|first| path.path.resolve_rest(first)),
+            None => path.path.resolve(self.source),
+        }
+    }
+}
+
 struct CompiledField {
-    source: FieldPath,
+    source: SlotPath,
     target: Target,
     required: bool,
     transforms: Vec<(String, CompiledTransform)>,
@@ -137,7 +192,7 @@ impl Target {
 }
 
 struct CompiledRelationship {
-    source: FieldPath,
+    source: SlotPath,
     target_type: String,
     kind: RelationshipKind,
     strength: u8,
@@ -145,7 +200,7 @@ struct CompiledRelationship {
 }
 
 struct CompiledFilter {
-    field: FieldPath,
+    field: SlotPath,
     op: FilterOp,
     value: Value,
 }
@@ -183,7 +238,7 @@ impl Mapper {
             .fields
             .iter()
             .map(|f| CompiledField {
-                source: f.source.clone(),
+                source: SlotPath::new(&f.source),
                 target: Target::new(&f.target),
                 required: f.required,
                 transforms: f
@@ -230,7 +285,7 @@ impl Mapper {
             .relationships
             .iter()
             .map(|r| CompiledRelationship {
-                source: r.source_field.clone(),
+                source: SlotPath::new(&r.source_field),
                 target_type: r.target_type.clone(),
                 kind: r.kind.clone(),
                 strength: r.strength.unwrap_or(Relationship::DEFAULT_STRENGTH),
@@ -241,7 +296,7 @@ impl Mapper {
             .filters
             .iter()
             .map(|f| CompiledFilter {
-                field: f.field.clone(),
+                field: SlotPath::new(&f.field),
                 op: f.op,
                 value: f.value.clone().unwrap_or(Value::Null),
             })
@@ -254,15 +309,31 @@ impl Mapper {
                 order.sort_by(|&a, &b| mapping.fields[a].target.cmp(&mapping.fields[b].target));
                 order
             });
+        let mut relationships: Vec<CompiledRelationship> = relationships;
+        let mut filters: Vec<CompiledFilter> = filters;
+        let mut fields = fields;
+        let mut external_id = SlotPath::new(&mapping.external_id);
+        let mut created_at = mapping.created_at.as_ref().map(SlotPath::new);
+        let mut updated_at = mapping.updated_at.as_ref().map(SlotPath::new);
+        let top_keys = assign_slots(
+            std::iter::once(&mut external_id)
+                .chain(created_at.as_mut())
+                .chain(updated_at.as_mut())
+                .chain(fields.iter_mut().map(|f| &mut f.source))
+                .chain(relationships.iter_mut().map(|r| &mut r.source))
+                .chain(filters.iter_mut().map(|f| &mut f.field))
+                .collect(),
+        );
         Ok(Self {
             inner: Arc::new(Compiled {
                 mapping: mapping.clone(),
                 subject: format!("breaks mapping {}", mapping.source_type),
-                external_id: mapping.external_id.clone(),
-                created_at: mapping.created_at.clone(),
-                updated_at: mapping.updated_at.clone(),
+                external_id,
+                created_at,
+                updated_at,
                 fields,
                 sorted_flat,
+                top_keys,
                 relationships,
                 filters,
                 rules,
@@ -285,7 +356,8 @@ impl Mapper {
 
     /// Tests the mapping's filters only: false when the record would be skipped.
     pub fn accepts(&self, source: &Value) -> bool {
-        self.inner.filters.iter().all(|f| f.matches(source))
+        let resolver = Resolver::new(source, None);
+        self.inner.filters.iter().all(|f| f.matches(&resolver))
     }
 
     /// Maps one source object.
@@ -302,12 +374,13 @@ impl Mapper {
     /// the connector, the entity (the source type) and the external id when known.
     pub fn map(&self, source: &Value, connector_id: &str) -> Result<Option<Record>> {
         let c = &*self.inner;
-        if !self.accepts(source) {
+        let resolver = Resolver::new(source, c.top_keys.as_deref());
+        if !c.filters.iter().all(|f| f.matches(&resolver)) {
             return Ok(None);
         }
         let mut errors = Vec::new();
 
-        let external_id = match c.external_id.resolve(source).as_deref() {
+        let external_id = match resolver.get(&c.external_id).as_deref() {
             None | Some(Value::Null) => {
                 errors.push(FieldError::new(
                     c.external_id.as_str(),
@@ -345,7 +418,10 @@ impl Mapper {
                 let mut pairs = Vec::with_capacity(order.len());
                 for &index in order {
                     let field = &c.fields[index];
-                    match (field.map(source), &field.target) {
+                    match (
+                        field.map(resolver.get(&field.source), source),
+                        &field.target,
+                    ) {
                         (Ok(Some(value)), Target::Flat(key)) => pairs.push((key.clone(), value)),
                         (Ok(Some(value)), target) => {
                             // Not reached: `sorted_flat` is only set when all are flat.
@@ -366,7 +442,7 @@ impl Mapper {
             None => {
                 let mut fields = Map::new();
                 for (index, field) in c.fields.iter().enumerate() {
-                    match field.map(source) {
+                    match field.map(resolver.get(&field.source), source) {
                         Ok(Some(value)) => field.target.insert(&mut fields, value),
                         Ok(None) => {}
                         Err(error) => {
@@ -397,8 +473,8 @@ impl Mapper {
             }
         }
 
-        let created_at = timestamp(c.created_at.as_ref(), source, &mut errors);
-        let updated_at = timestamp(c.updated_at.as_ref(), source, &mut errors);
+        let created_at = timestamp(c.created_at.as_ref(), &resolver, &mut errors);
+        let updated_at = timestamp(c.updated_at.as_ref(), &resolver, &mut errors);
 
         let mut relationships = Vec::new();
         if let Some(id) = &external_id {
@@ -406,7 +482,7 @@ impl Mapper {
                 rel.extract(
                     &c.mapping.target_type,
                     id,
-                    source,
+                    &resolver,
                     &mut relationships,
                     &mut errors,
                 );
@@ -444,9 +520,14 @@ impl Mapper {
 }
 
 impl CompiledField {
-    /// The field's final value, `None` when absent and not required.
-    fn map(&self, source: &Value) -> std::result::Result<Option<Value>, FieldError> {
-        let mut value = self.source.resolve(source).filter(|v| !v.is_null());
+    /// The field's final value from the value its source path found, `None` when
+    /// absent and not required.
+    fn map<'v>(
+        &self,
+        found: Option<Cow<'v, Value>>,
+        source: &'v Value,
+    ) -> std::result::Result<Option<Value>, FieldError> {
+        let mut value = found.filter(|v| !v.is_null());
         for (name, transform) in &self.transforms {
             value = transform
                 .apply(value, source)
@@ -481,8 +562,8 @@ impl CompiledField {
 }
 
 impl CompiledFilter {
-    fn matches(&self, source: &Value) -> bool {
-        let value = self.field.resolve(source).filter(|v| !v.is_null());
+    fn matches(&self, resolver: &Resolver<'_>) -> bool {
+        let value = resolver.get(&self.field).filter(|v| !v.is_null());
         let value = value.as_deref();
         match self.op {
             FilterOp::Exists => value.is_some(),
@@ -506,11 +587,11 @@ impl CompiledRelationship {
         &self,
         from_type: &str,
         from_id: &str,
-        source: &Value,
+        resolver: &Resolver<'_>,
         out: &mut Vec<Relationship>,
         errors: &mut Vec<FieldError>,
     ) {
-        let Some(value) = self.source.resolve(source) else {
+        let Some(value) = resolver.get(&self.source) else {
             return;
         };
         match &*value {
@@ -573,13 +654,69 @@ impl CompiledRelationship {
     }
 }
 
+/// Gives each path the slot of its first key; returns the sorted keys when a merge
+/// pass can find them (see `Compiled::top_keys`).
+fn assign_slots(mut paths: Vec<&mut SlotPath>) -> Option<Vec<String>> {
+    let mut keys: Vec<String> = paths
+        .iter()
+        .filter_map(|p| p.path.first_key().map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    if keys.len() > MAX_SLOTS || !map_iterates_in_key_order() {
+        return None;
+    }
+    for path in &mut paths {
+        let first = path.path.first_key()?;
+        path.slot = keys.binary_search_by(|k| k.as_str().cmp(first)).ok()?;
+    }
+    Some(keys)
+}
+
+/// True when `serde_json::Map` iterates in key order (a `BTreeMap`, i.e. without the
+/// `preserve_order` feature, which cargo may enable for the whole build).
+fn map_iterates_in_key_order() -> bool {
+    let mut probe = Map::new();
+    probe.insert("b".to_owned(), Value::Null);
+    probe.insert("a".to_owned(), Value::Null);
+    probe.insert("c".to_owned(), Value::Null);
+    probe.keys().map(String::as_str).eq(["a", "b", "c"])
+}
+
+/// Finds the values of the sorted `keys` in one pass over a key-ordered `object`.
+fn fill_slots<'v>(
+    keys: &[String],
+    object: &'v Map<String, Value>,
+    slots: &mut [Option<&'v Value>],
+) {
+    let mut wanted = keys.iter().enumerate().peekable();
+    for (key, value) in object {
+        while let Some(&(slot, want)) = wanted.peek() {
+            match want.as_str().cmp(key.as_str()) {
+                std::cmp::Ordering::Less => {
+                    wanted.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    slots[slot] = Some(value);
+                    wanted.next();
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        if wanted.peek().is_none() {
+            break;
+        }
+    }
+}
+
 fn timestamp(
-    path: Option<&FieldPath>,
-    source: &Value,
+    path: Option<&SlotPath>,
+    resolver: &Resolver<'_>,
     errors: &mut Vec<FieldError>,
 ) -> Option<DateTime<Utc>> {
     let path = path?;
-    match path.resolve(source).as_deref() {
+    match resolver.get(path).as_deref() {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
         Some(v) => match coerce::to_datetime(v) {
@@ -611,6 +748,7 @@ impl fmt::Debug for Mapper {
 mod tests {
     use super::*;
     use crate::ErrorKind;
+    use crate::mapping::FieldMapping;
     use serde_json::json;
 
     fn mapping(v: Value) -> EntityMapping {
@@ -821,6 +959,76 @@ mod tests {
         assert_eq!(err.context().external_id.as_deref(), Some("1"));
         assert_eq!(err.context().connector.as_deref(), Some("c"));
         assert_eq!(err.context().entity.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn merged_first_key_lookup_agrees_with_plain_resolution() {
+        let paths = [
+            "id",
+            "B",
+            "a",
+            "\"a.b\"",
+            "a.b",
+            "zz",
+            "ü",
+            "items[].id",
+            "items[1]",
+            "missing",
+            "\"\"",
+            "n",
+            "a.missing",
+            "\"@odata.type\"",
+        ];
+        let mut mapping = EntityMapping::new("t", "T", "T", FieldPath::parse("id").unwrap());
+        for (i, p) in paths.iter().enumerate() {
+            mapping.fields.push(FieldMapping::new(
+                FieldPath::parse(p).unwrap(),
+                format!("f{i}"),
+            ));
+        }
+        let mapper = Mapper::new(&mapping).unwrap();
+        let c = &*mapper.inner;
+        assert!(
+            c.top_keys.is_some(),
+            "serde_json::Map iterates in key order here"
+        );
+        let source = json!({
+            "id": 1, "B": 2, "a": {"b": 3}, "a.b": 4, "zz": 5, "ü": 6, "": 7, "n": null,
+            "items": [{"id": "x"}, {"id": "y"}], "@odata.type": "#t", "other": 8
+        });
+        let merged = Resolver::new(&source, c.top_keys.as_deref());
+        let plain = Resolver::new(&source, None);
+        assert!(merged.slots.is_some() && plain.slots.is_none());
+        for field in &c.fields {
+            assert_eq!(
+                merged.get(&field.source),
+                plain.get(&field.source),
+                "{}",
+                field.source.as_str()
+            );
+        }
+        // Non-objects never match.
+        let not_object = json!([1]);
+        assert_eq!(
+            Resolver::new(&not_object, c.top_keys.as_deref()).get(&c.external_id),
+            None
+        );
+
+        // Too many distinct first keys: plain lookups.
+        let mut wide = EntityMapping::new("t", "T", "T", FieldPath::parse("id").unwrap());
+        for i in 0..MAX_SLOTS {
+            wide.fields.push(FieldMapping::new(
+                FieldPath::parse(&format!("k{i}")).unwrap(),
+                format!("k{i}"),
+            ));
+        }
+        let wide = Mapper::new(&wide).unwrap();
+        assert!(wide.inner.top_keys.is_none());
+        let record = wide
+            .map(&json!({"id": "1", "k31": true}), "c")
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.field("k31"), Some(&json!(true)));
     }
 
     #[test]

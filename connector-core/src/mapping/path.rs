@@ -124,6 +124,30 @@ impl FieldPath {
     }
 }
 
+impl FieldPath {
+    /// The first key (every path starts with one).
+    pub(crate) fn first_key(&self) -> Option<&str> {
+        match self.segments.first() {
+            Some(Segment::Key(key)) => Some(key),
+            _ => None,
+        }
+    }
+
+    /// Resolves the segments after the first, starting from `first`, the value the
+    /// first key found.
+    pub(crate) fn resolve_rest<'v>(&self, first: &'v Value) -> Option<Cow<'v, Value>> {
+        let rest = self.segments.get(1..)?;
+        if self.projects {
+            return resolve_projecting(rest, first).map(Cow::Owned);
+        }
+        let mut current = first;
+        for segment in rest {
+            current = step(current, segment)?;
+        }
+        Some(Cow::Borrowed(current))
+    }
+}
+
 fn step<'v>(value: &'v Value, segment: &Segment) -> Option<&'v Value> {
     match (segment, value) {
         (Segment::Key(key), Value::Object(map)) => map.get(key.as_str()),
