@@ -63,9 +63,9 @@ struct Compiled {
     created_at: Option<SlotPath>,
     updated_at: Option<SlotPath>,
     fields: Vec<CompiledField>,
-    /// The field indexes in target order, when every target is flat: the fields map
+    /// The field indexes and keys in key order, when every target is flat: the fields map
     /// is then built from sorted pairs in one pass instead of by inserts.
-    sorted_flat: Option<Vec<usize>>,
+    sorted_flat: Option<Vec<(usize, String)>>,
     /// The sorted, distinct first keys of every source path, when the source objects'
     /// maps iterate in key order (serde_json without `preserve_order`) and there are
     /// at most [`MAX_SLOTS`]: the mapper then finds them all in one merge pass over
@@ -303,10 +303,14 @@ impl Mapper {
             .collect();
         let sorted_flat = fields
             .iter()
-            .all(|f| matches!(f.target, Target::Flat(_)))
-            .then(|| {
-                let mut order: Vec<usize> = (0..mapping.fields.len()).collect();
-                order.sort_by(|&a, &b| mapping.fields[a].target.cmp(&mapping.fields[b].target));
+            .enumerate()
+            .map(|(index, f)| match &f.target {
+                Target::Flat(key) => Some((index, key.clone())),
+                Target::Nested(_) => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|mut order| {
+                order.sort_by(|a, b| a.1.cmp(&b.1));
                 order
             });
         let mut relationships: Vec<CompiledRelationship> = relationships;
@@ -416,23 +420,14 @@ impl Mapper {
         let fields = match &c.sorted_flat {
             Some(order) => {
                 let mut pairs = Vec::with_capacity(order.len());
-                for &index in order {
-                    let field = &c.fields[index];
-                    match (
-                        field.map(resolver.get(&field.source), source),
-                        &field.target,
-                    ) {
-                        (Ok(Some(value)), Target::Flat(key)) => pairs.push((key.clone(), value)),
-                        (Ok(Some(value)), target) => {
-                            // Not reached: `sorted_flat` is only set when all are flat.
-                            let mut one = Map::new();
-                            target.insert(&mut one, value);
-                            pairs.extend(one);
-                        }
-                        (Ok(None), _) => {}
-                        (Err(error), _) => {
-                            field_errors.push((index, error));
-                            failed.push(index);
+                for (index, key) in order {
+                    let field = &c.fields[*index];
+                    match field.map(resolver.get(&field.source), source) {
+                        Ok(Some(value)) => pairs.push((key.clone(), value)),
+                        Ok(None) => {}
+                        Err(error) => {
+                            field_errors.push((*index, error));
+                            failed.push(*index);
                         }
                     }
                 }
