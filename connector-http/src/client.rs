@@ -92,6 +92,7 @@ struct ClientInner {
 /// | [`with_default_header`](Self::with_default_header) | `Accept: application/json` |
 /// | [`with_connect_timeout`](Self::with_connect_timeout) | 10 s |
 /// | [`with_timeout`](Self::with_timeout) | 30 s per attempt (inside the retry loop) |
+/// | [`with_pool_idle_timeout`](Self::with_pool_idle_timeout) | 90 s |
 /// | [`with_gzip`](Self::with_gzip) | on |
 /// | [`with_auth`](Self::with_auth) | none |
 /// | [`with_retry`](Self::with_retry) | [`RetryPolicy::default`] |
@@ -106,8 +107,9 @@ pub struct HttpClientBuilder {
     connector: Option<String>,
     user_agent: Option<String>,
     default_headers: HeaderMap,
-    connect_timeout: Duration,
+    connect_timeout: Option<Duration>,
     timeout: Option<Duration>,
+    pool_idle_timeout: Option<Duration>,
     gzip: bool,
     auth: Option<Arc<dyn AuthStrategy>>,
     retry: RetryPolicy,
@@ -132,8 +134,9 @@ impl HttpClient {
             connector: None,
             user_agent: None,
             default_headers,
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: Some(Duration::from_secs(10)),
             timeout: Some(Duration::from_secs(30)),
+            pool_idle_timeout: Some(Duration::from_secs(90)),
             gzip: true,
             auth: None,
             retry: RetryPolicy::default(),
@@ -373,7 +376,13 @@ impl HttpClient {
                         return Err(wait_too_long(&error, wait, policy.max_wait()));
                     }
                     if retries + 1 >= policy.max_attempts() {
-                        return Err(error.set_exhausted());
+                        // With no retry allowed at all the error stays temporary:
+                        // the caller may still retry later.
+                        return Err(if retries > 0 {
+                            error.set_exhausted()
+                        } else {
+                            error
+                        });
                     }
                     let delay = after.unwrap_or_else(|| schedule.next_delay());
                     if policy
@@ -778,8 +787,8 @@ impl HttpClientBuilder {
         self
     }
 
-    /// Sets the TCP/TLS connect timeout (default 10 s).
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+    /// Sets the TCP/TLS connect timeout (default 10 s). `None` disables it.
+    pub fn with_connect_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.connect_timeout = timeout;
         self
     }
@@ -789,6 +798,13 @@ impl HttpClientBuilder {
     /// [`max_elapsed`](RetryPolicy::with_max_elapsed) bounds the whole call.
     pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Closes pooled connections idle for longer than this (default 90 s); `None`
+    /// keeps them until the server closes them.
+    pub fn with_pool_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.pool_idle_timeout = timeout;
         self
     }
 
@@ -907,7 +923,10 @@ impl HttpClientBuilder {
             .user_agent(user_agent)
             .default_headers(self.default_headers.clone())
             .gzip(self.gzip)
-            .connect_timeout(self.connect_timeout);
+            .pool_idle_timeout(self.pool_idle_timeout);
+        if let Some(timeout) = self.connect_timeout {
+            http = http.connect_timeout(timeout);
+        }
         if !self.system_proxy {
             http = http.no_proxy();
         }
@@ -1260,6 +1279,7 @@ impl fmt::Debug for RequestBuilder {
                 &crate::secret::RedactedHeaders {
                     headers: &self.headers,
                     extra_sensitive: self.client.sensitive_headers(),
+                    scrubber: self.client.scrubber(),
                 },
             )
             .field("idempotent", &self.idempotent)

@@ -227,15 +227,17 @@ pub(crate) fn decode_error(
 
 fn short_type_name(name: &str) -> String {
     // `alloc::vec::Vec<my_crate::Issue>` reads better as `Vec<Issue>`.
+    let is_delimiter =
+        |c: char| matches!(c, '<' | '>' | ',' | ' ' | '(' | ')' | '[' | ']' | ';' | '&');
     let mut out = String::with_capacity(name.len());
     let mut segment = String::new();
     for c in name.chars() {
-        if c.is_alphanumeric() || c == '_' || c == ':' {
-            segment.push(c);
-        } else {
+        if is_delimiter(c) {
             out.push_str(segment.rsplit("::").next().unwrap_or(&segment));
             segment.clear();
             out.push(c);
+        } else {
+            segment.push(c);
         }
     }
     out.push_str(segment.rsplit("::").next().unwrap_or(&segment));
@@ -253,6 +255,7 @@ impl fmt::Debug for Response {
                 &RedactedHeaders {
                     headers: &self.headers,
                     extra_sensitive: self.client.sensitive_headers(),
+                    scrubber: self.client.scrubber(),
                 },
             )
             .finish_non_exhaustive()
@@ -270,5 +273,10 @@ mod tests {
             "Vec<Issue>"
         );
         assert_eq!(short_type_name("serde_json::value::Value"), "Value");
+        assert_eq!(
+            short_type_name("it::errors::f::{{closure}}::Issue"),
+            "Issue"
+        );
+        assert_eq!(short_type_name("(u8, std::string::String)"), "(u8, String)");
     }
 }

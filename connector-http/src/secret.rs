@@ -144,6 +144,7 @@ impl fmt::Debug for Scrubber {
 pub(crate) struct RedactedHeaders<'a> {
     pub(crate) headers: &'a HeaderMap,
     pub(crate) extra_sensitive: &'a [HeaderName],
+    pub(crate) scrubber: &'a Scrubber,
 }
 
 impl fmt::Debug for RedactedHeaders<'_> {
@@ -156,7 +157,8 @@ impl fmt::Debug for RedactedHeaders<'_> {
             if sensitive {
                 map.entry(&name.as_str(), &REDACTED);
             } else {
-                map.entry(&name.as_str(), &value.to_str().unwrap_or("<binary>"));
+                let text = self.scrubber.scrub(value.to_str().unwrap_or("<binary>"));
+                map.entry(&name.as_str(), &text);
             }
         }
         map.finish()

@@ -1,0 +1,494 @@
+//! Each pagination strategy against a mock in its vendor's style.
+
+use connector_core::ErrorKind;
+use connector_http::paginate::{
+    ContinuationPagination, CursorPagination, EndCondition, LinkHeaderPagination, Locator,
+    NextUrlPagination, OffsetPagination, PageNumberPagination, Pagination, Param, RelayPagination,
+};
+use futures::{StreamExt as _, TryStreamExt as _};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wiremock::matchers::{body_partial_json, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
+
+use crate::common::{client, fallback, server};
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Item {
+    id: u64,
+}
+
+fn items(ids: &[u64]) -> Value {
+    Value::Array(
+        ids.iter()
+            .map(|id| json!({"id": id, "name": format!("item {id}")}))
+            .collect(),
+    )
+}
+
+async fn page(server: &MockServer, mock: MockBuilder, response: ResponseTemplate) {
+    mock.respond_with(response).expect(1).mount(server).await;
+}
+
+/// A page whose matchers also match an earlier page: it must win when it matches.
+async fn later_page(server: &MockServer, mock: MockBuilder, response: ResponseTemplate) {
+    mock.respond_with(response)
+        .expect(1)
+        .with_priority(1)
+        .mount(server)
+        .await;
+}
+
+fn ids(items: &[Item]) -> Vec<u64> {
+    items.iter().map(|i| i.id).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn link_header_with_absolute_and_relative_urls_github() {
+    let server = server().await;
+    let base = server.uri();
+    page(
+        &server,
+        Mock::given(path("/repos/o/r/issues")).and(query_param("per_page", "2")).and(query_param_is_missing("page")),
+        ResponseTemplate::new(200).set_body_json(items(&[1, 2])).insert_header(
+            "link",
+            format!(r#"<{base}/repos/o/r/issues?per_page=2&page=2>; rel="next", <{base}/repos/o/r/issues?per_page=2&page=3>; rel="last""#)
+                .as_str(),
+        ),
+    )
+    .await;
+    // A path-absolute relative reference.
+    page(
+        &server,
+        Mock::given(path("/repos/o/r/issues")).and(query_param("page", "2")),
+        ResponseTemplate::new(200)
+            .set_body_json(items(&[3, 4]))
+            .insert_header(
+                "link",
+                r#"</repos/o/r/issues?per_page=2&page=3>; rel="next""#,
+            ),
+    )
+    .await;
+    // A query-only relative reference.
+    page(
+        &server,
+        Mock::given(path("/repos/o/r/issues")).and(query_param("page", "3")),
+        ResponseTemplate::new(200)
+            .set_body_json(items(&[5]))
+            .insert_header("link", r#"<?per_page=2&page=4>; rel="next""#),
+    )
+    .await;
+    page(
+        &server,
+        Mock::given(path("/repos/o/r/issues")).and(query_param("page", "4")),
+        ResponseTemplate::new(200).set_body_json(items(&[])),
+    )
+    .await;
+    fallback(&server).await;
+
+    let client = client(&server).build().unwrap();
+    let all: Vec<Item> = client
+        .get("/repos/o/r/issues")
+        .paginate(LinkHeaderPagination::new().with_page_size_param(Param::query("per_page")))
+        .page_size(2)
+        .items::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), vec![1, 2, 3, 4, 5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_next_url_on_another_host_is_refused() {
+    let server = server().await;
+    page(
+        &server,
+        Mock::given(path("/v1.0/users")),
+        ResponseTemplate::new(200).set_body_json(json!({
+            "value": items(&[1]),
+            "@odata.nextLink": "https://attacker.example/v1.0/users?$skiptoken=x"
+        })),
+    )
+    .await;
+    fallback(&server).await;
+    let client = client(&server).build().unwrap();
+    let results: Vec<_> = client
+        .get("/v1.0/users")
+        .paginate(Pagination::next_url(Locator::body("@odata.nextLink")))
+        .items_at("value")
+        .collect()
+        .await;
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0].as_ref().unwrap()["id"], 1);
+    let err = results[1].as_ref().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol);
+    assert!(
+        err.to_string().contains("https://attacker.example"),
+        "{err}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn next_url_in_the_body_microsoft_graph() {
+    let server = server().await;
+    let next = format!("{}/v1.0/users?$top=2&$skiptoken=page2", server.uri());
+    page(
+        &server,
+        Mock::given(path("/v1.0/users"))
+            .and(query_param_is_missing("$skiptoken"))
+            .and(query_param("$top", "2")),
+        ResponseTemplate::new(200).set_body_json(json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
+            "value": items(&[1, 2]),
+            "@odata.nextLink": next,
+        })),
+    )
+    .await;
+    page(
+        &server,
+        Mock::given(path("/v1.0/users")).and(query_param("$skiptoken", "page2")),
+        ResponseTemplate::new(200).set_body_json(json!({"value": items(&[3])})),
+    )
+    .await;
+    fallback(&server).await;
+    let client = client(&server).build().unwrap();
+    let users: Vec<Item> = client
+        .get("/v1.0/users")
+        .paginate(
+            NextUrlPagination::new(Locator::body("@odata.nextLink"))
+                .with_page_size_param(Param::query("$top")),
+        )
+        .page_size(2)
+        .at("value")
+        .items::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&users), vec![1, 2, 3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cursor_in_the_body_slack() {
+    let server = server().await;
+    page(
+        &server,
+        Mock::given(path("/api/users.list"))
+            .and(query_param("limit", "2"))
+            .and(query_param_is_missing("cursor")),
+        ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true, "members": items(&[1, 2]),
+            "response_metadata": {"next_cursor": "dXNlcjpVMDYxTkZUVDI="}
+        })),
+    )
+    .await;
+    // Read twice: once in the full read, once when resuming.
+    Mock::given(path("/api/users.list"))
+        .and(query_param("cursor", "dXNlcjpVMDYxTkZUVDI="))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true, "members": items(&[3]), "response_metadata": {"next_cursor": ""}
+        })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    fallback(&server).await;
+    let client = client(&server).build().unwrap();
+    let pages: Vec<_> = client
+        .get("/api/users.list")
+        .paginate(
+            CursorPagination::new("response_metadata.next_cursor")
+                .with_page_size_param(Param::query("limit")),
+        )
+        .page_size(2)
+        .at("members")
+        .pages::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(ids(pages[0].items()), vec![1, 2]);
+    assert_eq!(pages[0].resume_token(), Some("dXNlcjpVMDYxTkZUVDI="));
+    assert!(pages[1].is_last());
+
+    // Resuming from the first page's token yields only what follows it.
+    let resumed: Vec<Item> = client
+        .get("/api/users.list")
+        .paginate(
+            CursorPagination::new("response_metadata.next_cursor")
+                .with_page_size_param(Param::query("limit")),
+        )
+        .resume_from(Some("dXNlcjpVMDYxTkZUVDI=".into()))
+        .at("members")
+        .items::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&resumed), vec![3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cursor_in_a_post_body_jira_enhanced_search() {
+    let server = server().await;
+    page(
+        &server,
+        Mock::given(method("POST"))
+            .and(path("/rest/api/3/search/jql"))
+            .and(body_partial_json(
+                json!({"jql": "project = X", "maxResults": 2}),
+            )),
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"issues": items(&[1, 2]), "nextPageToken": "tok-2"})),
+    )
+    .await;
+    later_page(
+        &server,
+        Mock::given(method("POST"))
+            .and(path("/rest/api/3/search/jql"))
+            .and(body_partial_json(
+                json!({"jql": "project = X", "nextPageToken": "tok-2"}),
+            )),
+        ResponseTemplate::new(200).set_body_json(json!({"issues": items(&[3]), "isLast": true})),
+    )
+    .await;
+    fallback(&server).await;
+    let client = client(&server).build().unwrap();
+    let issues: Vec<Item> = client
+        .post("/rest/api/3/search/jql")
+        .json(&json!({"jql": "project = X"}))
+        .idempotent(true)
+        .paginate(
+            CursorPagination::new("nextPageToken")
+                .with_token_param(Param::body("nextPageToken"))
+                .with_page_size_param(Param::body("maxResults")),
+        )
+        .page_size(2)
+        .at("issues")
+        .items::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&issues), vec![1, 2, 3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn offset_with_total_and_concurrency_jira() {
+    let server = server().await;
+    for (start, ids) in [
+        (0u64, vec![1u64, 2]),
+        (2, vec![3, 4]),
+        (4, vec![5, 6]),
+        (6, vec![7]),
+    ] {
+        page(
+            &server,
+            Mock::given(path("/rest/api/3/users"))
+                .and(query_param("startAt", start.to_string().as_str()))
+                .and(query_param("maxResults", "2")),
+            ResponseTemplate::new(200).set_body_json(json!({
+                "startAt": start, "maxResults": 2, "total": 7, "values": items(&ids)
+            })),
+        )
+        .await;
+    }
+    fallback(&server).await;
+    let client = client(&server).build().unwrap();
+    let pages: Vec<_> = client
+        .get("/rest/api/3/users")
+        .paginate(
+            OffsetPagination::new("startAt", "maxResults")
+                .with_end(EndCondition::Total(Locator::body("total"))),
+        )
+        .page_size(2)
+        .concurrency(3)
+        .at("values")
+        .pages::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
+    let all: Vec<u64> = pages.iter().flat_map(|p| ids(p.items())).collect();
+    assert_eq!(
+        all,
+        vec![1, 2, 3, 4, 5, 6, 7],
+        "source order despite concurrency"
+    );
+    assert_eq!(
+        pages
+            .iter()
+            .map(|p| p.resume_token().map(str::to_owned))
+            .collect::<Vec<_>>(),
+        vec![
+            Some("2".to_owned()),
+            Some("4".to_owned()),
+            Some("6".to_owned()),
+            None
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn page_number_with_total_pages_header_gitlab() {
+    let server = server().await;
+    for (n, ids) in [(1u64, vec![1u64, 2]), (2, vec![3, 4]), (3, vec![5])] {
+        page(
+            &server,
+            Mock::given(path("/api/v4/projects"))
+                .and(query_param("page", n.to_string().as_str()))
+                .and(query_param("per_page", "2")),
+            ResponseTemplate::new(200)
+                .set_body_json(items(&ids))
+                .insert_header("x-total-pages", "3")
+                .insert_header("x-page", n.to_string().as_str()),
+        )
+        .await;
+    }
+    fallback(&server).await;
+    let client = client(&server).build().unwrap();
+    let all: Vec<Item> = client
+        .get("/api/v4/projects")
+        .query(&[("membership", "true")])
+        .paginate(
+            PageNumberPagination::new("page", "per_page")
+                .with_end(EndCondition::TotalPages(Locator::header("x-total-pages"))),
+        )
+        .page_size(2)
+        .concurrency(2)
+        .items::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), vec![1, 2, 3, 4, 5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn continuation_header_azure_devops() {
+    let server = server().await;
+    page(
+        &server,
+        Mock::given(path("/org/_apis/projects")).and(query_param_is_missing("continuationToken")),
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"count": 2, "value": items(&[1, 2])}))
+            .insert_header("x-ms-continuationtoken", "ct-2"),
+    )
+    .await;
+    page(
+        &server,
+        Mock::given(path("/org/_apis/projects")).and(query_param("continuationToken", "ct-2")),
+        ResponseTemplate::new(200).set_body_json(json!({"count": 1, "value": items(&[3])})),
+    )
+    .await;
+    fallback(&server).await;
+    let client = client(&server).build().unwrap();
+    let all: Vec<Item> = client
+        .get("/org/_apis/projects")
+        .paginate(
+            ContinuationPagination::new("x-ms-continuationtoken")
+                .with_token_param(Param::query("continuationToken")),
+        )
+        .at("value")
+        .items::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), vec![1, 2, 3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn graphql_relay_github() {
+    let server = server().await;
+    let query = "query($after: String, $first: Int) { repository(owner: \"o\", name: \"r\") { issues(first: $first, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } } }";
+    let envelope = |ids: &[u64], more: bool, cursor: Value| {
+        json!({"data": {"repository": {"issues": {
+            "nodes": items(ids),
+            "pageInfo": {"hasNextPage": more, "endCursor": cursor}
+        }}}})
+    };
+    page(
+        &server,
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .and(body_partial_json(json!({"variables": {"first": 2}}))),
+        ResponseTemplate::new(200).set_body_json(envelope(&[1, 2], true, json!("Y3Vyc29yOjI="))),
+    )
+    .await;
+    later_page(
+        &server,
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .and(body_partial_json(
+                json!({"variables": {"first": 2, "after": "Y3Vyc29yOjI="}}),
+            )),
+        ResponseTemplate::new(200).set_body_json(envelope(&[3], false, Value::Null)),
+    )
+    .await;
+    fallback(&server).await;
+    let client = client(&server).build().unwrap();
+    let all: Vec<Item> = client
+        .post("/graphql")
+        .json(&json!({"query": query}))
+        .idempotent(true)
+        .paginate(RelayPagination::new("data.repository.issues.pageInfo"))
+        .page_size(2)
+        .at("data.repository.issues.nodes")
+        .items::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), vec![1, 2, 3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_repeated_cursor_is_a_protocol_error() {
+    let server = server().await;
+    page(
+        &server,
+        Mock::given(path("/list")).and(query_param_is_missing("cursor")),
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"data": items(&[1]), "next_cursor": "same"})),
+    )
+    .await;
+    page(
+        &server,
+        Mock::given(path("/list")).and(query_param("cursor", "same")),
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"data": items(&[2]), "next_cursor": "same"})),
+    )
+    .await;
+    fallback(&server).await;
+    let client = client(&server).build().unwrap();
+    let results: Vec<_> = client
+        .get("/list")
+        .paginate(Pagination::cursor("next_cursor"))
+        .at("data")
+        .items::<Item>()
+        .collect()
+        .await;
+    assert_eq!(results.len(), 3, "two items, then the error: {results:?}");
+    assert_eq!(results[1].as_ref().unwrap().id, 2);
+    let err = results[2].as_ref().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol);
+    assert!(err.to_string().contains("repeats"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_page_that_does_not_decode_names_the_page_and_type() {
+    let server = server().await;
+    page(
+        &server,
+        Mock::given(path("/list")),
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"data": [{"id": "seven"}], "next_cursor": null})),
+    )
+    .await;
+    fallback(&server).await;
+    let client = client(&server).build().unwrap();
+    let err = client
+        .get("/list")
+        .paginate(Pagination::cursor("next_cursor"))
+        .at("data")
+        .items::<Item>()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(err.to_string().contains("does not match Item"), "{err}");
+    assert!(err.to_string().contains("page: 0"), "{err}");
+}
