@@ -25,6 +25,8 @@ pub mod registry;
 pub mod schedule;
 pub mod schema;
 pub mod sink;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod state;
 #[cfg(feature = "vault")]
 pub mod vault;
@@ -36,7 +38,10 @@ pub use connector::{
 };
 pub use credentials::Credentials;
 pub use error::{ConnectorError, ErrorContext, ErrorKind, ErrorStatus, FieldError, Result};
-pub use mapping::{EntityMapping, EntitySchema, FieldPath, Mapper, MappingOverride};
+pub use mapping::{
+    EntityMapping, EntitySchema, FieldMapping, FieldPath, Mapper, MappingOverride,
+    RelationshipMapping, Rule, Transform, TransformRegistry, ValidationRule,
+};
 pub use metadata::{
     AuthMethod, Capabilities, Category, ConnectorMetadata, Priority, ReleaseStatus,
 };
