@@ -44,6 +44,7 @@ mod overrides;
 mod path;
 mod schema;
 mod transform;
+pub mod typed;
 mod validate;
 
 pub use grammar::{PathError, Segment};
@@ -56,3 +57,4 @@ pub use overrides::MappingOverride;
 pub use path::FieldPath;
 pub use schema::{EntitySchema, SchemaField, SchemaRelationship};
 pub use transform::{RuleFn, TransformFn, TransformRegistry};
+pub use typed::TypedMapping;

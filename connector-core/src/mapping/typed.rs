@@ -1,0 +1,1038 @@
+//! Typed mappings: the runtime side of `#[derive(EntityMapping)]`.
+//!
+//! A struct that derives `EntityMapping` (from the `connector-derive` crate)
+//! implements [`TypedMapping`]: it carries the same [`EntityMapping`] descriptor the
+//! dynamic [`Mapper`] runs — so discovery, schemas and configuration overrides work
+//! unchanged — and converts a source object straight into the struct with
+//! [`TypedMapping::from_source`], and the struct into a [`Record`] with
+//! [`TypedMapping::into_record`].
+//!
+//! The typed conversion runs the descriptor's own rules: paths, transforms, defaults,
+//! `required` and validation rules are compiled from the descriptor once (the
+//! private `Plan` below) and applied with the same code the [`Mapper`] uses; the
+//! value each field ends up with is then converted to the field's Rust type with the
+//! [`coerce`](super::coerce) helpers. A source object maps to the same record either
+//! way. Values are read borrowed from the source; only the struct's own values are
+//! allocated.
+//!
+//! The items after [`TypedMapping`] are called by generated code and are not meant
+//! to be used directly; they are hidden from the documentation.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::coerce::{self, CoerceError};
+use super::grammar::Segment;
+use super::mapper::Mapper;
+use super::model::{EntityMapping, Transform};
+use super::path::FieldPath;
+use super::transform::{CompiledTransform, TransformRegistry};
+use super::validate::CompiledRule;
+use crate::error::{ConnectorError, FieldError, Result};
+use crate::record::{Record, Relationship, RelationshipKind};
+
+/// A Rust type mapped from one source entity type, usually through
+/// `#[derive(EntityMapping)]`.
+///
+/// # Examples
+///
+/// With the derive (crate `connector-derive`):
+///
+/// ```ignore
+/// use connector_core::mapping::TypedMapping;
+/// use connector_derive::EntityMapping;
+///
+/// #[derive(EntityMapping)]
+/// #[entity(source = "cmdb_ci_server", target = "NODE", display_name = "Servers")]
+/// struct Server {
+///     #[field(external_id)]
+///     sys_id: String,
+///     name: String,
+///     cpu_count: Option<i64>,
+/// }
+///
+/// let server = Server::from_source(&serde_json::json!({
+///     "sys_id": "s1", "name": "db01", "cpu_count": "4"
+/// }))?;
+/// assert_eq!(server.cpu_count, Some(4));
+/// let record = server.into_record("servicenow")?;
+/// # Ok::<(), connector_core::ConnectorError>(())
+/// ```
+pub trait TypedMapping: Sized {
+    /// The descriptor of the mapping: the same data a mapping file holds. It is built
+    /// once, on first use.
+    fn entity_mapping() -> &'static EntityMapping;
+
+    /// The custom transforms the descriptor names (the `with = ...` functions of the
+    /// derive), for building a dynamic [`Mapper`] from the descriptor. Empty by
+    /// default.
+    fn transform_registry() -> TransformRegistry {
+        TransformRegistry::new()
+    }
+
+    /// Converts one source object into `Self`.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Validation`](crate::ErrorKind::Validation) error carrying every
+    /// problem of the record as a [`FieldError`], in the order the [`Mapper`] reports
+    /// them: a missing external id, a missing required field or a value of the wrong
+    /// type (named by source path, with rule `type` and a message saying what type
+    /// was expected), a failing transform, a broken validation rule (named by target
+    /// field), an unparsable timestamp or relationship. An
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) error when the descriptor
+    /// cannot be compiled (an invalid datetime format).
+    fn from_source(source: &Value) -> Result<Self>;
+
+    /// Converts `self` into a record of the descriptor's target type, produced by
+    /// `connector_id`.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Validation`](crate::ErrorKind::Validation) error when a field
+    /// of a type converted through serde cannot be represented as JSON.
+    fn into_record(self, connector_id: &str) -> Result<Record>;
+
+    /// [`from_source`](Self::from_source) then [`into_record`](Self::into_record):
+    /// what [`Mapper::map`] does for a mapping without filters.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_source`](Self::from_source) and [`into_record`](Self::into_record);
+    /// the error names `connector_id`.
+    fn map_source(source: &Value, connector_id: &str) -> Result<Record> {
+        Self::from_source(source)
+            .and_then(|typed| typed.into_record(connector_id))
+            .map_err(|e| e.with_connector(connector_id))
+    }
+
+    /// A dynamic [`Mapper`] compiled from [`entity_mapping`](Self::entity_mapping)
+    /// and [`transform_registry`](Self::transform_registry).
+    ///
+    /// # Errors
+    ///
+    /// As [`Mapper::with_registry`].
+    fn mapper() -> Result<Mapper> {
+        Mapper::with_registry(Self::entity_mapping(), &Self::transform_registry())
+    }
+}
+
+/// A path from segments the derive parsed at compile time with the same grammar.
+#[doc(hidden)]
+pub fn path(first: &str, rest: Vec<Segment>) -> FieldPath {
+    let mut segments = Vec::with_capacity(rest.len() + 1);
+    segments.push(Segment::Key(first.to_owned()));
+    segments.extend(rest);
+    // The first segment is a key, so `from_segments` always builds the path.
+    FieldPath::from_segments(segments).unwrap_or_else(|| FieldPath::key(first))
+}
+
+/// A relationship kind by its serialised name (`DEPENDS_ON`); unknown names become
+/// [`RelationshipKind::Other`].
+#[doc(hidden)]
+pub fn relationship_kind(name: &str) -> RelationshipKind {
+    serde_json::from_value(Value::String(name.to_owned()))
+        .unwrap_or_else(|_| RelationshipKind::Other(name.to_owned()))
+}
+
+/// A descriptor compiled for the typed conversion. Built once per type by generated
+/// code.
+#[doc(hidden)]
+pub struct Plan {
+    mapping: EntityMapping,
+    /// The target of each field, split at dots.
+    targets: Vec<Vec<String>>,
+    relationships: Vec<PlanRelationship>,
+    compiled: std::result::Result<Vec<PlanField>, String>,
+}
+
+struct PlanField {
+    source: FieldPath,
+    target: String,
+    required: bool,
+    transforms: Vec<(String, CompiledTransform)>,
+    default: Option<Value>,
+    /// (index in the mapping's `validation`, rule name, rule, message)
+    rules: Vec<(usize, String, CompiledRule, Option<String>)>,
+}
+
+struct PlanRelationship {
+    source: FieldPath,
+    target_type: String,
+    kind: RelationshipKind,
+    strength: u8,
+    bidirectional: bool,
+}
+
+impl Plan {
+    /// Compiles `mapping`, resolving custom transforms in `registry`. A mapping that
+    /// does not compile still yields a plan: its [`mapping`](Self::mapping) is
+    /// available and every [`reader`](Self::reader) call reports the problem.
+    pub fn new(mapping: EntityMapping, registry: &TransformRegistry) -> Self {
+        let compiled = compile(&mapping, registry);
+        let targets = mapping
+            .fields
+            .iter()
+            .map(|f| f.target.split('.').map(str::to_owned).collect())
+            .collect();
+        let relationships = mapping
+            .relationships
+            .iter()
+            .map(|r| PlanRelationship {
+                source: r.source_field.clone(),
+                target_type: r.target_type.clone(),
+                kind: r.kind.clone(),
+                strength: r.strength.unwrap_or(Relationship::DEFAULT_STRENGTH),
+                bidirectional: r.bidirectional,
+            })
+            .collect();
+        Self {
+            mapping,
+            targets,
+            relationships,
+            compiled,
+        }
+    }
+
+    /// The descriptor.
+    pub fn mapping(&self) -> &EntityMapping {
+        &self.mapping
+    }
+
+    /// Starts reading one source object.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error when the descriptor
+    /// did not compile.
+    pub fn reader<'p: 's, 's>(&'p self, source: &'s Value) -> Result<Reader<'p, 's>> {
+        match &self.compiled {
+            Ok(fields) => Ok(Reader {
+                plan: self,
+                fields,
+                source,
+                external_id: None,
+                id_errors: Vec::new(),
+                field_errors: Vec::new(),
+                rule_errors: Vec::new(),
+                time_errors: Vec::new(),
+                relationship_errors: Vec::new(),
+            }),
+            Err(problems) => Err(ConnectorError::config(format!(
+                "entity mapping `{}`: {problems}",
+                self.mapping.source_type
+            ))
+            .with_entity(self.mapping.source_type.clone())),
+        }
+    }
+
+    /// Starts the record of an object with this external id.
+    pub fn record(&self, external_id: String, connector_id: &str) -> RecordBuilder<'_> {
+        let record = Record::new(self.mapping.target_type.as_str(), external_id, connector_id);
+        RecordBuilder {
+            plan: self,
+            record,
+            errors: Vec::new(),
+        }
+    }
+}
+
+fn compile(
+    mapping: &EntityMapping,
+    registry: &TransformRegistry,
+) -> std::result::Result<Vec<PlanField>, String> {
+    mapping.validate().map_err(|e| e.message().to_owned())?;
+    let mut problems = Vec::new();
+    let mut fields: Vec<PlanField> = mapping
+        .fields
+        .iter()
+        .map(|f| PlanField {
+            source: f.source.clone(),
+            target: f.target.clone(),
+            required: f.required,
+            transforms: f
+                .transforms
+                .iter()
+                .filter_map(|t| match CompiledTransform::compile(t, registry) {
+                    Ok(c) => Some((t.name().to_owned(), c)),
+                    Err(p) => {
+                        problems.push(format!("field `{}`: {p}", f.target));
+                        None
+                    }
+                })
+                .collect(),
+            default: f.default.clone(),
+            rules: Vec::new(),
+        })
+        .collect();
+    for (index, rule) in mapping.validation.iter().enumerate() {
+        let Some(field) = mapping.fields.iter().position(|f| f.target == rule.field) else {
+            continue;
+        };
+        match CompiledRule::compile(&rule.rule, registry) {
+            Ok(compiled) => fields[field].rules.push((
+                index,
+                rule.rule.name().to_owned(),
+                compiled,
+                rule.message.clone(),
+            )),
+            Err(p) => problems.push(format!("validation of `{}`: {p}", rule.field)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(fields)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// Reads the values of one source object for the typed conversion, collecting every
+/// problem.
+///
+/// Each `read*` method returns `None` when the value could not be read; the problem
+/// is recorded and reported by [`into_error`](Self::into_error).
+#[doc(hidden)]
+pub struct Reader<'p, 's> {
+    plan: &'p Plan,
+    fields: &'p [PlanField],
+    source: &'s Value,
+    external_id: Option<String>,
+    id_errors: Vec<FieldError>,
+    field_errors: Vec<FieldError>,
+    rule_errors: Vec<(usize, FieldError)>,
+    time_errors: Vec<FieldError>,
+    relationship_errors: Vec<FieldError>,
+}
+
+impl<'p: 's, 's> Reader<'p, 's> {
+    /// The external id, as the [`Mapper`] reads it (a string or a number).
+    pub fn external_id(&mut self) -> Option<String> {
+        let path = &self.plan.mapping.external_id;
+        let found = path.resolve(self.source);
+        let id = match found.as_deref() {
+            None | Some(Value::Null) => {
+                self.id_errors.push(FieldError::new(
+                    path.as_str(),
+                    "required",
+                    "external id is missing",
+                ));
+                None
+            }
+            Some(Value::String(s)) if s.is_empty() => {
+                self.id_errors.push(FieldError::new(
+                    path.as_str(),
+                    "required",
+                    "external id is empty",
+                ));
+                None
+            }
+            Some(v) => match coerce::to_string_lossless(v) {
+                Ok(id) => Some(id.into_owned()),
+                Err(e) => {
+                    self.id_errors
+                        .push(FieldError::new(path.as_str(), "type", e.to_string()));
+                    None
+                }
+            },
+        };
+        self.external_id.clone_from(&id);
+        id
+    }
+
+    /// The value of field `index` after transforms and default: `Some(None)` when
+    /// absent (and allowed to be).
+    fn value(&mut self, index: usize, transforms: usize) -> Option<Option<Cow<'s, Value>>> {
+        let fields: &'p [PlanField] = self.fields;
+        let field = fields.get(index)?;
+        let mut value = field.source.resolve(self.source).filter(|v| !v.is_null());
+        for (name, transform) in field.transforms.iter().take(transforms) {
+            match transform.apply(value, self.source) {
+                Ok(v) => value = v.filter(|v| !v.is_null()),
+                Err(message) => {
+                    self.field_errors.push(FieldError::new(
+                        field.source.as_str(),
+                        name.as_str(),
+                        message,
+                    ));
+                    return None;
+                }
+            }
+        }
+        let value = match value {
+            Some(v) => Some(v),
+            None => field.default.as_ref().map(Cow::Borrowed),
+        };
+        if field.required {
+            let problem = match &value {
+                None => Some("required field is missing"),
+                Some(v) if v.as_str().is_some_and(str::is_empty) => Some("required field is empty"),
+                Some(_) => None,
+            };
+            if let Some(message) = problem {
+                self.field_errors
+                    .push(FieldError::new(field.source.as_str(), "required", message));
+                return None;
+            }
+        }
+        Some(value)
+    }
+
+    fn convert<T>(
+        &mut self,
+        index: usize,
+        value: &Value,
+        convert: impl FnOnce(&Value) -> std::result::Result<T, CoerceError>,
+    ) -> Option<T> {
+        match convert(value) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                if let Some(field) = self.fields.get(index) {
+                    self.field_errors.push(FieldError::new(
+                        field.source.as_str(),
+                        "type",
+                        e.to_string(),
+                    ));
+                }
+                None
+            }
+        }
+    }
+
+    /// Runs the validation rules of field `index` on its mapped value.
+    pub fn check_rules(&mut self, index: usize, value: Option<&Value>) {
+        let Some(field) = self.fields.get(index) else {
+            return;
+        };
+        for (rule_index, name, rule, message) in &field.rules {
+            if let Err(own) = rule.check(value) {
+                let message = message.clone().unwrap_or_else(|| own.into_owned());
+                self.rule_errors.push((
+                    *rule_index,
+                    FieldError::new(field.target.as_str(), name.as_str(), message),
+                ));
+            }
+        }
+    }
+
+    /// Reads optional field `index`, converting its value with `convert`.
+    pub fn read_optional<T>(
+        &mut self,
+        index: usize,
+        convert: impl FnOnce(&Value) -> std::result::Result<T, CoerceError>,
+    ) -> Option<Option<T>> {
+        let value = self.value(index, usize::MAX)?;
+        let typed = match value.as_deref() {
+            None => None,
+            Some(v) => Some(self.convert(index, v, convert)?),
+        };
+        self.check_rules(index, value.as_deref());
+        Some(typed)
+    }
+
+    /// Reads field `index`, which must be present, converting its value with
+    /// `convert`.
+    pub fn read_required<T>(
+        &mut self,
+        index: usize,
+        convert: impl FnOnce(&Value) -> std::result::Result<T, CoerceError>,
+    ) -> Option<T> {
+        match self.read_optional(index, convert)? {
+            Some(t) => Some(t),
+            None => {
+                self.missing(index);
+                None
+            }
+        }
+    }
+
+    fn missing(&mut self, index: usize) {
+        if let Some(field) = self.fields.get(index) {
+            self.field_errors.push(FieldError::new(
+                field.source.as_str(),
+                "required",
+                "required field is missing",
+            ));
+        }
+    }
+
+    /// Reads optional field `index` whose last transform is a user function: the
+    /// value before that transform (or the default) is passed to `f` directly.
+    pub fn read_with_optional<T>(
+        &mut self,
+        index: usize,
+        f: impl FnOnce(&Value) -> std::result::Result<T, String>,
+    ) -> Option<Option<T>> {
+        let transforms = self
+            .fields
+            .get(index)
+            .map_or(0, |field| field.transforms.len().saturating_sub(1));
+        let value = self.value(index, transforms)?;
+        match value.as_deref() {
+            None => Some(None),
+            Some(v) => match f(v) {
+                Ok(t) => Some(Some(t)),
+                Err(message) => {
+                    let field = self.fields.get(index)?;
+                    let name = field.transforms.last().map_or("with", |(n, _)| n.as_str());
+                    self.field_errors
+                        .push(FieldError::new(field.source.as_str(), name, message));
+                    None
+                }
+            },
+        }
+    }
+
+    /// As [`read_with_optional`](Self::read_with_optional), for a field that must be
+    /// present.
+    pub fn read_with_required<T>(
+        &mut self,
+        index: usize,
+        f: impl FnOnce(&Value) -> std::result::Result<T, String>,
+    ) -> Option<T> {
+        match self.read_with_optional(index, f)? {
+            Some(t) => Some(t),
+            None => {
+                self.missing(index);
+                None
+            }
+        }
+    }
+
+    /// The creation time, as the [`Mapper`] reads it.
+    pub fn created_at(&mut self) -> Option<Option<DateTime<Utc>>> {
+        let path = self.plan.mapping.created_at.as_ref();
+        self.timestamp(path)
+    }
+
+    /// The last-modified time, as the [`Mapper`] reads it.
+    pub fn updated_at(&mut self) -> Option<Option<DateTime<Utc>>> {
+        let path = self.plan.mapping.updated_at.as_ref();
+        self.timestamp(path)
+    }
+
+    fn timestamp(&mut self, path: Option<&FieldPath>) -> Option<Option<DateTime<Utc>>> {
+        let Some(path) = path else {
+            return Some(None);
+        };
+        match path.resolve(self.source).as_deref() {
+            None | Some(Value::Null) => Some(None),
+            Some(Value::String(s)) if s.is_empty() => Some(None),
+            Some(v) => match coerce::to_datetime(v) {
+                Ok(at) => Some(Some(at)),
+                Err(e) => {
+                    self.time_errors.push(FieldError::new(
+                        path.as_str(),
+                        "datetime",
+                        e.to_string(),
+                    ));
+                    None
+                }
+            },
+        }
+    }
+
+    /// The ids relationship `index` links to, as the [`Mapper`] extracts them: ids,
+    /// lists of ids and reference objects (`{"value": id}`, `{"id": id}`); `null`
+    /// and empty strings are skipped.
+    pub fn relationship_ids(&mut self, index: usize) -> Option<Vec<String>> {
+        let rel = self.plan.relationships.get(index)?;
+        let mut ids = Vec::new();
+        let Some(value) = rel.source.resolve(self.source) else {
+            return Some(ids);
+        };
+        let mut ok = true;
+        match &*value {
+            Value::Array(items) => {
+                for item in items {
+                    ok &= self.push_id(index, item, &mut ids);
+                }
+            }
+            other => ok = self.push_id(index, other, &mut ids),
+        }
+        ok.then_some(ids)
+    }
+
+    /// The one id relationship `index` links to, if any.
+    pub fn relationship_id(&mut self, index: usize) -> Option<Option<String>> {
+        let mut ids = self.relationship_ids(index)?;
+        if ids.len() > 1 {
+            let rel = self.plan.relationships.get(index)?;
+            self.relationship_errors.push(FieldError::new(
+                rel.source.as_str(),
+                "relationship",
+                format!(
+                    "expected at most one id, found {} (use a `Vec<String>` field)",
+                    ids.len()
+                ),
+            ));
+            return None;
+        }
+        Some(ids.pop())
+    }
+
+    fn push_id(&mut self, index: usize, value: &Value, out: &mut Vec<String>) -> bool {
+        let Some(rel) = self.plan.relationships.get(index) else {
+            return false;
+        };
+        let id = match value {
+            Value::Null => return true,
+            Value::String(s) => Cow::Borrowed(s.as_str()),
+            Value::Number(n) => Cow::Owned(n.to_string()),
+            Value::Object(map) => match map.get("value").or_else(|| map.get("id")) {
+                Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
+                Some(Value::Number(n)) => Cow::Owned(n.to_string()),
+                _ => {
+                    self.relationship_errors.push(FieldError::new(
+                        rel.source.as_str(),
+                        "relationship",
+                        "expected a reference object with a `value` or `id` string",
+                    ));
+                    return false;
+                }
+            },
+            other => {
+                self.relationship_errors.push(FieldError::new(
+                    rel.source.as_str(),
+                    "relationship",
+                    CoerceError::new("an id, a list of ids or a reference object", other)
+                        .to_string(),
+                ));
+                return false;
+            }
+        };
+        if !id.is_empty() {
+            out.push(id.into_owned());
+        }
+        true
+    }
+
+    /// True when nothing was reported.
+    pub fn is_clean(&self) -> bool {
+        self.id_errors.is_empty()
+            && self.field_errors.is_empty()
+            && self.rule_errors.is_empty()
+            && self.time_errors.is_empty()
+            && (self.external_id.is_none() || self.relationship_errors.is_empty())
+    }
+
+    /// The validation error listing every problem found, in the [`Mapper`]'s order.
+    pub fn into_error(self) -> ConnectorError {
+        let mut errors = self.id_errors;
+        errors.extend(self.field_errors);
+        let mut rules = self.rule_errors;
+        rules.sort_by_key(|(index, _)| *index);
+        errors.extend(rules.into_iter().map(|(_, e)| e));
+        errors.extend(self.time_errors);
+        if self.external_id.is_some() {
+            // Like the mapper, relationships are only read once the id is known.
+            errors.extend(self.relationship_errors);
+        }
+        let source_type = self.plan.mapping.source_type.as_str();
+        let subject = match &self.external_id {
+            Some(id) => format!("record {id} breaks mapping {source_type}"),
+            None => format!("record breaks mapping {source_type}"),
+        };
+        let mut err = ConnectorError::validation(subject, errors).with_entity(source_type);
+        if let Some(id) = self.external_id {
+            err = err.with_external_id(id);
+        }
+        err
+    }
+}
+
+/// Builds the record of a typed value.
+#[doc(hidden)]
+pub struct RecordBuilder<'p> {
+    plan: &'p Plan,
+    record: Record,
+    errors: Vec<FieldError>,
+}
+
+impl RecordBuilder<'_> {
+    /// Sets field `index` (by its target name, nested when dotted).
+    pub fn field(&mut self, index: usize, value: std::result::Result<Value, String>) {
+        let plan: &Plan = self.plan;
+        let Some(keys) = plan.targets.get(index) else {
+            return;
+        };
+        let value = match value {
+            Ok(v) => v,
+            Err(message) => {
+                self.errors
+                    .push(FieldError::new(keys.join("."), "type", message));
+                return;
+            }
+        };
+        let Some((last, parents)) = keys.split_last() else {
+            return;
+        };
+        let mut map: &mut Map<String, Value> = &mut self.record.fields;
+        for key in parents {
+            let slot = map
+                .entry(key.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            match slot {
+                Value::Object(inner) => map = inner,
+                _ => return,
+            }
+        }
+        map.insert(last.clone(), value);
+    }
+
+    /// Adds the relationships of relationship `index` to these ids.
+    pub fn relationships(&mut self, index: usize, ids: impl IntoIterator<Item = String>) {
+        let plan: &Plan = self.plan;
+        let Some(rel) = plan.relationships.get(index) else {
+            return;
+        };
+        for id in ids {
+            self.record.relationships.push(
+                Relationship::new(
+                    (
+                        self.record.entity_type.as_str(),
+                        self.record.external_id.as_str(),
+                    ),
+                    rel.kind.clone(),
+                    (rel.target_type.as_str(), id),
+                )
+                .with_strength(rel.strength)
+                .with_bidirectional(rel.bidirectional),
+            );
+        }
+    }
+
+    /// Sets the creation time.
+    pub fn created_at(&mut self, at: Option<DateTime<Utc>>) {
+        self.record.created_at = at;
+    }
+
+    /// Sets the last-modified time.
+    pub fn updated_at(&mut self, at: Option<DateTime<Utc>>) {
+        self.record.updated_at = at;
+    }
+
+    /// The record.
+    ///
+    /// # Errors
+    ///
+    /// A validation error when a field could not be represented as JSON.
+    pub fn finish(self) -> Result<Record> {
+        if self.errors.is_empty() {
+            return Ok(self.record);
+        }
+        let subject = format!(
+            "record {} of mapping {} cannot be represented as JSON",
+            self.record.external_id, self.plan.mapping.source_type
+        );
+        Err(ConnectorError::validation(subject, self.errors)
+            .with_entity(self.plan.mapping.source_type.as_str())
+            .with_external_id(self.record.external_id))
+    }
+}
+
+/// Converts a typed field value into the JSON value a record holds.
+///
+/// Implemented for the types the derive converts itself: `String`, `bool`, the
+/// integer and float types, `DateTime<Utc>` (written as RFC 3339 in UTC, like the
+/// `parse_datetime` transform), `serde_json::Value` and `Vec`s of these. Other field
+/// types go through serde.
+#[doc(hidden)]
+pub trait IntoFieldValue {
+    /// The JSON value.
+    fn into_field_value(self) -> Value;
+}
+
+impl IntoFieldValue for String {
+    fn into_field_value(self) -> Value {
+        Value::String(self)
+    }
+}
+
+impl IntoFieldValue for bool {
+    fn into_field_value(self) -> Value {
+        Value::Bool(self)
+    }
+}
+
+impl IntoFieldValue for Value {
+    fn into_field_value(self) -> Value {
+        self
+    }
+}
+
+impl IntoFieldValue for DateTime<Utc> {
+    fn into_field_value(self) -> Value {
+        Value::String(coerce::datetime_to_string(&self))
+    }
+}
+
+macro_rules! into_field_value_via_from {
+    ($($t:ty),*) => {$(
+        impl IntoFieldValue for $t {
+            fn into_field_value(self) -> Value {
+                Value::from(self)
+            }
+        }
+    )*};
+}
+
+into_field_value_via_from!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
+
+impl IntoFieldValue for f64 {
+    /// A non-finite float becomes `null`, as `serde_json::to_value` makes it.
+    fn into_field_value(self) -> Value {
+        serde_json::Number::from_f64(self).map_or(Value::Null, Value::Number)
+    }
+}
+
+impl IntoFieldValue for f32 {
+    fn into_field_value(self) -> Value {
+        f64::from(self).into_field_value()
+    }
+}
+
+impl<T: IntoFieldValue> IntoFieldValue for Vec<T> {
+    fn into_field_value(self) -> Value {
+        Value::Array(
+            self.into_iter()
+                .map(IntoFieldValue::into_field_value)
+                .collect(),
+        )
+    }
+}
+
+/// A value of a type converted through serde, as JSON.
+///
+/// # Errors
+///
+/// serde_json's message when the value cannot be represented.
+#[doc(hidden)]
+pub fn serialize<T: serde::Serialize>(value: &T) -> std::result::Result<Value, String> {
+    serde_json::to_value(value).map_err(|e| e.to_string())
+}
+
+/// Converts a value to `String`: strings as they are, numbers and booleans as text.
+///
+/// # Errors
+///
+/// For `null`, arrays and objects.
+#[doc(hidden)]
+pub fn to_string(value: &Value) -> std::result::Result<String, CoerceError> {
+    coerce::to_string_lossless(value)
+        .map(Cow::into_owned)
+        .map_err(|_| CoerceError::new("a string", value))
+}
+
+/// Converts a value to a signed integer type; `expected` names the type for errors.
+///
+/// # Errors
+///
+/// When [`coerce::to_i64`] fails or the number does not fit.
+#[doc(hidden)]
+pub fn to_int<T: TryFrom<i64>>(
+    value: &Value,
+    expected: &'static str,
+) -> std::result::Result<T, CoerceError> {
+    coerce::to_i64(value)
+        .ok()
+        .and_then(|i| T::try_from(i).ok())
+        .ok_or_else(|| CoerceError::new(expected, value))
+}
+
+/// Converts a value to an unsigned integer type; `expected` names the type for
+/// errors.
+///
+/// # Errors
+///
+/// When [`coerce::to_u64`] fails or the number does not fit.
+#[doc(hidden)]
+pub fn to_uint<T: TryFrom<u64>>(
+    value: &Value,
+    expected: &'static str,
+) -> std::result::Result<T, CoerceError> {
+    coerce::to_u64(value)
+        .ok()
+        .and_then(|i| T::try_from(i).ok())
+        .ok_or_else(|| CoerceError::new(expected, value))
+}
+
+/// Converts a value to `f32`.
+///
+/// # Errors
+///
+/// As [`coerce::to_f64`].
+#[doc(hidden)]
+pub fn to_f32(value: &Value) -> std::result::Result<f32, CoerceError> {
+    // Narrowing is the conversion asked for.
+    coerce::to_f64(value).map(|f| f as f32)
+}
+
+/// Clones a JSON value out of the source (for `serde_json::Value` fields).
+///
+/// # Errors
+///
+/// Never; the signature matches the other conversions.
+#[doc(hidden)]
+pub fn to_json(value: &Value) -> std::result::Result<Value, CoerceError> {
+    Ok(value.clone())
+}
+
+/// Converts an array element by element.
+///
+/// # Errors
+///
+/// When the value is not an array, or for the first element that does not convert.
+#[doc(hidden)]
+pub fn to_list<T>(
+    value: &Value,
+    mut convert: impl FnMut(&Value) -> std::result::Result<T, CoerceError>,
+) -> std::result::Result<Vec<T>, CoerceError> {
+    match value {
+        Value::Array(items) => items.iter().map(&mut convert).collect(),
+        other => Err(CoerceError::new("an array", other)),
+    }
+}
+
+/// Converts a value through serde (for field types the derive has no conversion
+/// for); `expected` names the type for errors.
+///
+/// # Errors
+///
+/// When the value does not deserialise into `T`.
+#[doc(hidden)]
+pub fn deserialize<T: serde::de::DeserializeOwned>(
+    value: &Value,
+    expected: &'static str,
+) -> std::result::Result<T, CoerceError> {
+    T::deserialize(value).map_err(|_| CoerceError::new(expected, value))
+}
+
+/// Registers a `with = ...` function as the custom transform `name`, so a dynamic
+/// [`Mapper`] built from the descriptor runs it too.
+#[doc(hidden)]
+pub fn register_with<T: 'static, E: std::fmt::Display + 'static>(
+    registry: &mut TransformRegistry,
+    name: &str,
+    f: fn(&Value) -> std::result::Result<T, E>,
+    to_json: fn(T) -> std::result::Result<Value, String>,
+) {
+    registry.register_transform(name, move |value: &Value, _args: &Value| {
+        f(value).map_err(|e| e.to_string()).and_then(to_json)
+    });
+}
+
+/// The custom transform a `with = ...` field adds to the descriptor.
+#[doc(hidden)]
+pub fn with_transform(name: &str) -> Transform {
+    Transform::Custom {
+        name: name.to_owned(),
+        args: Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plan() -> Plan {
+        let mapping = EntityMapping::from_json(
+            r#"{
+            "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+            "updated_at": "updated",
+            "fields": [
+                {"source": "name", "target": "name", "required": true},
+                {"source": "n", "target": "stats.n", "transform": "to_number"}
+            ],
+            "relationships": [{"source_field": "deps", "target_type": "T", "kind": "USES"}],
+            "validation": [{"field": "name", "rule": {"min_length": 2}}]
+        }"#,
+        )
+        .unwrap();
+        Plan::new(mapping, &TransformRegistry::new())
+    }
+
+    #[test]
+    fn reader_matches_the_mapper() {
+        let plan = plan();
+        let source = json!({"id": 7, "name": "ab", "n": "4", "deps": ["x", {"value": "y"}],
+                            "updated": "2024-01-15 10:30:00"});
+        let mut r = plan.reader(&source).unwrap();
+        let id = r.external_id().unwrap();
+        let name: String = r.read_required(0, to_string).unwrap();
+        let n: Option<i64> = r.read_optional(1, |v| to_int(v, "an i64")).unwrap();
+        let updated = r.updated_at().unwrap();
+        let deps = r.relationship_ids(0).unwrap();
+        assert!(r.is_clean());
+        let mut b = plan.record(id, "c");
+        b.field(0, Ok(name.into_field_value()));
+        b.field(1, Ok(n.unwrap().into_field_value()));
+        b.updated_at(updated);
+        b.relationships(0, deps);
+        let typed = b.finish().unwrap();
+        let dynamic = Mapper::new(plan.mapping())
+            .unwrap()
+            .map(&source, "c")
+            .unwrap()
+            .unwrap();
+        assert_eq!(typed, dynamic);
+    }
+
+    #[test]
+    fn reader_reports_every_problem_in_mapper_order() {
+        let plan = plan();
+        let source = json!({"name": "a", "n": "four", "updated": "soon"});
+        let mut r = plan.reader(&source).unwrap();
+        assert_eq!(r.external_id(), None);
+        assert_eq!(r.read_required(0, to_string), Some("a".to_owned()));
+        assert_eq!(r.read_optional(1, |v| to_int::<i64>(v, "an i64")), None);
+        assert_eq!(r.updated_at(), None);
+        assert!(!r.is_clean());
+        let typed = r.into_error();
+        let dynamic = Mapper::new(plan.mapping())
+            .unwrap()
+            .map(&source, "c")
+            .unwrap_err();
+        assert_eq!(typed.field_errors(), dynamic.field_errors());
+        assert_eq!(typed.message(), dynamic.message());
+    }
+
+    #[test]
+    fn conversions_name_the_expected_type() {
+        assert_eq!(
+            to_int::<i8>(&json!("300"), "an i8")
+                .unwrap_err()
+                .to_string(),
+            "expected an i8, found \"300\""
+        );
+        assert_eq!(to_uint::<u16>(&json!(7), "a u16"), Ok(7));
+        assert_eq!(to_string(&json!(4)), Ok("4".to_owned()));
+        assert_eq!(
+            to_string(&json!({})).unwrap_err().to_string(),
+            "expected a string, found an object"
+        );
+        assert_eq!(
+            to_list(&json!(["1", 2]), |v| to_int::<i64>(v, "an i64")),
+            Ok(vec![1, 2])
+        );
+        assert_eq!(
+            to_list(&json!("1"), to_json).unwrap_err().expected(),
+            "an array"
+        );
+        assert_eq!(relationship_kind("DEPENDS_ON"), RelationshipKind::DependsOn);
+        assert_eq!(
+            relationship_kind("BLOCKS"),
+            RelationshipKind::Other("BLOCKS".into())
+        );
+        assert_eq!(f64::NAN.into_field_value(), Value::Null);
+        assert_eq!(
+            path("a", vec![Segment::Project, Segment::Key("b".into())]).as_str(),
+            "a[].b"
+        );
+    }
+}
