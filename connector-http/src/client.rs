@@ -368,8 +368,9 @@ impl HttpClient {
                     reason,
                     after,
                     status,
+                    unsent,
                 } => {
-                    if !opts.idempotent {
+                    if !opts.idempotent && !unsent {
                         return Err(error);
                     }
                     if let Some(wait) = after.filter(|w| *w > policy.max_wait()) {
@@ -430,7 +431,8 @@ impl HttpClient {
             })?),
             None => None,
         };
-        if let Some(wait) = inner.gate.remaining() {
+        // Loop: another response may extend the pause while this request waits.
+        while let Some(wait) = inner.gate.remaining() {
             if wait > inner.retry.max_wait() {
                 let err = ConnectorError::new(
                     ErrorKind::RateLimited,
@@ -520,6 +522,7 @@ impl HttpClient {
         let response = match result {
             Ok(response) => response,
             Err(err) => {
+                let unsent = err.is_connect();
                 let (error, retryable) = self.transport_error(err, &method, &url, opts);
                 span.record("error", tracing::field::display(error.kind()));
                 return Err(if retryable {
@@ -528,6 +531,7 @@ impl HttpClient {
                         reason: RetryReason::Transient,
                         after: None,
                         status: None,
+                        unsent,
                     }
                 } else {
                     Failure::Fatal(error)
@@ -583,6 +587,7 @@ impl HttpClient {
                     reason,
                     after,
                     status: Some(status.as_u16()),
+                    unsent: false,
                 })
             }
             Verdict::Fail { kind } => {
@@ -742,6 +747,9 @@ enum Failure {
         reason: RetryReason,
         after: Option<Duration>,
         status: Option<u16>,
+        /// The connection could not be opened, so the request never left the
+        /// client and repeating it is safe whatever the method.
+        unsent: bool,
     },
 }
 

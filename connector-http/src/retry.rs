@@ -10,7 +10,9 @@
 //!
 //! Only idempotent methods (`GET`, `HEAD`, `OPTIONS`, `TRACE`, `PUT`, `DELETE`) are
 //! retried, or requests marked safe with
-//! [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent).
+//! [`RequestBuilder::idempotent`](crate::RequestBuilder::idempotent). One exception:
+//! a request whose connection could not be opened never left the client, so it is
+//! retried whatever its method.
 //!
 //! ```
 //! use std::time::Duration;

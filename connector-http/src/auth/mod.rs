@@ -56,8 +56,8 @@ pub trait AuthStrategy: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     ///
-    /// Whatever getting a token fails with, usually [`ErrorKind::Auth`]
-    /// (connector_core::ErrorKind::Auth).
+    /// Whatever getting a token fails with, usually
+    /// [`ErrorKind::Auth`](connector_core::ErrorKind::Auth).
     async fn apply(&self, request: &mut AuthRequest<'_>, cx: &AuthContext<'_>) -> Result<Applied>;
 
     /// Reacts to a `401` on a request that carried the credentials tagged `applied`.

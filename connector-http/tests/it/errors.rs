@@ -126,6 +126,32 @@ async fn a_refused_connection_is_a_network_error() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_post_that_never_left_is_retried() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let events = crate::common::Events::default();
+    let client = HttpClient::builder(format!("http://127.0.0.1:{port}"))
+        .with_system_proxy(false)
+        .with_connect_timeout(None)
+        .with_retry(RetryPolicy::default().with_max_attempts(3))
+        .on_event(events.recorder())
+        .build()
+        .unwrap();
+    let err = client
+        .post("/create")
+        .json(&serde_json::json!({"a": 1}))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Network);
+    assert_eq!(err.status(), ErrorStatus::Exhausted);
+    assert_eq!(events.retry_delays().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn bad_json_is_a_decode_error_with_an_excerpt() {
     #[derive(serde::Deserialize, Debug)]
     #[allow(dead_code)]
