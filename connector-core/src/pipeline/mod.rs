@@ -108,7 +108,9 @@ pub struct ImportOptions {
     pub dedupe: DedupeStrategy,
     /// Stop the run at the first record error.
     pub fail_on_error: bool,
-    /// Items (records and deletions) per batch; at least 1.
+    /// Items (records and deletions) per batch; at least 1. A batch is written at
+    /// the first checkpoint after it holds this many items (so it ends where the
+    /// stream can resume), and at the latest when it holds twice as many.
     pub batch_size: usize,
     /// How the run commits.
     pub commit_mode: CommitMode,
@@ -453,11 +455,16 @@ impl ImportPipeline {
         .with_external_id(record.external_id.clone()))
     }
 
-    fn conflict(&self, entity: &str, key: &RecordKey) -> ConnectorError {
+    fn conflict(&self, entity: &str, key: &RecordKey, stored: bool) -> ConnectorError {
+        let why = if stored {
+            "is already stored"
+        } else {
+            "appears twice in this run"
+        };
         ConnectorError::new(
             ErrorKind::Conflict,
             format!(
-                "record `{}` of `{}` is already stored and the dedupe strategy is `fail`",
+                "record `{}` of `{}` {why} and the dedupe strategy is `fail`",
                 key.external_id, key.entity
             ),
         )
@@ -499,7 +506,12 @@ impl ImportPipeline {
         };
         for entity in self.entity_list()? {
             let key = StateKey::new(&self.organization, &connector_id, &entity);
-            let mut fetch = self.options.fetch.clone().with_limit(per_entity as u64);
+            let mut fetch = self.options.fetch.clone();
+            fetch.limit = Some(
+                fetch
+                    .limit
+                    .map_or(per_entity as u64, |l| l.min(per_entity as u64)),
+            );
             fetch.resume = if self.options.resume {
                 self.load_checkpoint(&info, &key).await?
             } else {
@@ -547,7 +559,7 @@ impl ImportPipeline {
                                 (PreviewAction::Update, merge_records(&old, record))
                             }
                             (Some(_), DedupeStrategy::Fail) => {
-                                let err = self.conflict(&entity, &rkey);
+                                let err = self.conflict(&entity, &rkey, !seen.contains_key(&rkey));
                                 preview.errors.push(RecordError::from_error(
                                     &entity,
                                     Some(&rkey.external_id),
@@ -846,7 +858,13 @@ impl<'p> Run<'p> {
                     pending.items += 1;
                     pending.deletions.push(deletion);
                 }
-                Ok(SyncItem::Checkpoint(checkpoint)) => pending.checkpoint = Some(checkpoint),
+                Ok(SyncItem::Checkpoint(checkpoint)) => {
+                    pending.checkpoint = Some(checkpoint);
+                    if pending.items >= p.options.batch_size {
+                        self.flush(entity, &key, &mut pending).await?;
+                    }
+                    continue;
+                }
                 Err(err) if err.kind() == ErrorKind::Validation => {
                     self.entity_mut().counts.processed += 1;
                     pending.items += 1;
@@ -860,7 +878,9 @@ impl<'p> Run<'p> {
                         .with_operation("import"));
                 }
             }
-            if pending.items >= p.options.batch_size {
+            // Batches end at checkpoints, so a resumed run re-reads nothing that is
+            // stored; a stream that checkpoints rarely is cut at twice the size.
+            if pending.items >= p.options.batch_size.saturating_mul(2) {
                 self.flush(entity, &key, &mut pending).await?;
             }
         }
@@ -918,7 +938,7 @@ impl<'p> Run<'p> {
                 pending.counts.updated += 1;
             }
             DedupeStrategy::Fail => {
-                let err = self.p.conflict(entity, &key);
+                let err = self.p.conflict(entity, &key, false);
                 return self.record_failure(entity, Some(&key.external_id), err);
             }
         }
@@ -965,7 +985,7 @@ impl<'p> Run<'p> {
                         RecordWrite::new(rkey, WriteAction::Update, merge_records(&old, record))
                     }
                     (Some(_), DedupeStrategy::Fail) => {
-                        let err = self.p.conflict(entity, &rkey);
+                        let err = self.p.conflict(entity, &rkey, true);
                         self.record_failure(entity, Some(&rkey.external_id), err)?;
                         continue;
                     }

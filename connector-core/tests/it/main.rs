@@ -3,4 +3,5 @@
 
 mod connector;
 mod mapping;
+mod pipeline;
 mod registry;

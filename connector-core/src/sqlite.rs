@@ -1,0 +1,1132 @@
+//! The embedded SQLite store (feature `sqlite`).
+//!
+//! [`SqliteStore`] is one SQLite database (rusqlite, SQLite bundled) that holds
+//! everything an embedded import needs:
+//!
+//! | table | what |
+//! |---|---|
+//! | `records` | one row per record, `UNIQUE(organization, connector, entity, external_id)`, the record as JSON |
+//! | `relationships` | the relationships each record carries, and whether their target is stored |
+//! | `sync_log` | per external id: first and last job, last action, when; kept after deletion |
+//! | `checkpoints` | one checkpoint per stream, written **in the same transaction as the batch it covers** |
+//! | `import_jobs` | every import job with its status, stage and counts |
+//! | `audit_events` | who did what, when, to how many records, and whether it worked |
+//! | `credentials` | connector credentials sealed by the [vault](crate::vault) |
+//!
+//! It is a [`Sink`] (transactional, storing checkpoints: exactly-once loads), a
+//! [`StateStore`], an [`ImportJournal`] and the vault's storage. The database runs
+//! in WAL mode with `synchronous = FULL`, so a committed batch survives a power cut.
+//!
+//! # Blocking and concurrency
+//!
+//! Calls run SQLite directly inside the async methods (blocking for one batch's
+//! statements and an fsync); see the [sink module docs](crate::sink#blocking-io).
+//! One store value is one connection and serves one run at a time: between `begin`
+//! and `commit` of an atomic run, every other call on the same store takes part in
+//! that transaction. For concurrent runs open one store per run on the same file;
+//! SQLite serialises writers (a busy database waits up to five seconds, then fails
+//! with a retryable [`Unavailable`](ErrorKind::Unavailable) error).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use crate::credentials::Credentials;
+use crate::error::{ConnectorError, ErrorKind, Result};
+use crate::pipeline::{AuditEvent, Counts, ImportJob, ImportJournal, JobStatus, Stage};
+use crate::record::{Record, Relationship, RelationshipKind};
+use crate::sink::{
+    Batch, RecordKey, RelationshipReport, RollbackOutcome, RunScope, Sink, SinkInfo, WriteAction,
+};
+use crate::state::{Checkpoint, StateKey, StateStore};
+use crate::vault::{CredentialVault, SealedCredentials};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    organization TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    record TEXT NOT NULL,
+    source_created_at TEXT,
+    source_updated_at TEXT,
+    first_imported_at TEXT NOT NULL,
+    last_imported_at TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    UNIQUE (organization, connector, entity, external_id)
+);
+CREATE TABLE IF NOT EXISTS relationships (
+    organization TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    owner_entity TEXT NOT NULL,
+    owner_external_id TEXT NOT NULL,
+    from_type TEXT NOT NULL,
+    from_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    to_type TEXT NOT NULL,
+    to_id TEXT NOT NULL,
+    strength INTEGER NOT NULL,
+    bidirectional INTEGER NOT NULL,
+    resolved INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (organization, connector, owner_entity, owner_external_id, from_type, from_id, kind, to_type, to_id)
+);
+CREATE INDEX IF NOT EXISTS relationships_target
+    ON relationships (organization, connector, to_type, to_id);
+CREATE TABLE IF NOT EXISTS sync_log (
+    organization TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    first_job_id TEXT NOT NULL,
+    last_job_id TEXT NOT NULL,
+    last_action TEXT NOT NULL,
+    first_synced_at TEXT NOT NULL,
+    last_synced_at TEXT NOT NULL,
+    deleted_at TEXT,
+    PRIMARY KEY (organization, connector, entity, external_id)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    organization TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (organization, connector, entity)
+);
+CREATE TABLE IF NOT EXISTS import_jobs (
+    id TEXT PRIMARY KEY,
+    organization TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    entities TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    counts TEXT NOT NULL,
+    actor TEXT,
+    started_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    finished_at TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS import_jobs_by_connector
+    ON import_jobs (organization, connector, started_at);
+CREATE TABLE IF NOT EXISTS audit_events (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT,
+    action TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    job_id TEXT,
+    records INTEGER NOT NULL,
+    success INTEGER NOT NULL,
+    detail TEXT
+);
+CREATE TABLE IF NOT EXISTS credentials (
+    organization TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    key_id TEXT NOT NULL,
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (organization, name)
+);
+";
+
+/// One row of the sync log: the history of one external id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SyncLogEntry {
+    /// The record's key.
+    pub key: RecordKey,
+    /// The job that first imported it.
+    pub first_job_id: String,
+    /// The job that last touched it.
+    pub last_job_id: String,
+    /// `create`, `update` or `delete`.
+    pub last_action: String,
+    /// When it was first imported.
+    pub first_synced_at: DateTime<Utc>,
+    /// When it was last touched.
+    pub last_synced_at: DateTime<Utc>,
+    /// When it was deleted upstream, if it was.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// The embedded store; see the [module docs](self).
+///
+/// ```
+/// use connector_core::sink::{RecordKey, Sink};
+/// use connector_core::sqlite::SqliteStore;
+///
+/// let store = SqliteStore::open_in_memory().unwrap();
+/// assert_eq!(store.info().name, "sqlite");
+/// assert_eq!(store.get(&RecordKey::new("org", "jira", "ISSUE", "10001")).unwrap(), None);
+/// ```
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db_err(what: &'static str) -> impl Fn(rusqlite::Error) -> ConnectorError {
+    move |err| {
+        let busy = matches!(
+            err.sqlite_error_code(),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        );
+        let kind = if busy {
+            ErrorKind::Unavailable
+        } else {
+            ErrorKind::Unexpected
+        };
+        ConnectorError::new(kind, format!("SQLite store: could not {what}: {err}"))
+            .with_operation("sqlite")
+            .with_source(err)
+    }
+}
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| ConnectorError::decode(format!("SQLite store: bad timestamp `{s}`: {e}")))
+}
+
+fn parse_opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>> {
+    s.as_deref().map(parse_ts).transpose()
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database at `path` and its tables.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be opened or is not a database of this store.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let conn = Connection::open(path).map_err(db_err("open the database"))?;
+        let store = Self::init(conn, Some(path.to_path_buf()))?;
+        Ok(store)
+    }
+
+    /// An in-memory database, for tests.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite cannot allocate it.
+    pub fn open_in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(db_err("open the database"))?;
+        Self::init(conn, None)
+    }
+
+    fn init(conn: Connection, path: Option<PathBuf>) -> Result<Self> {
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(db_err("set the busy timeout"))?;
+        if path.is_some() {
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                .map_err(db_err("enable WAL"))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(
+                    mode,
+                    "SQLite store: WAL mode unavailable, using the rollback journal"
+                );
+            }
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(db_err("set pragmas"))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db_err("read the schema version"))?;
+        if version > SCHEMA_VERSION {
+            return Err(ConnectorError::config(format!(
+                "the SQLite store has schema version {version}, newer than this library supports \
+                 ({SCHEMA_VERSION}); upgrade connector-core"
+            )));
+        }
+        if version < SCHEMA_VERSION {
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .map_err(db_err("create the tables"))?;
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic inside a locked section leaves at worst an open transaction, which
+        // the next `begin` rolls back.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The database file, unless in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The stored record for `key`.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be read.
+    pub fn get(&self, key: &RecordKey) -> Result<Option<Record>> {
+        get_record(&self.lock(), key)
+    }
+
+    /// How many records the store holds for an organization and connector.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be read.
+    pub fn count_records(&self, organization: &str, connector: &str) -> Result<u64> {
+        let n: i64 = self
+            .lock()
+            .query_row(
+                "SELECT count(*) FROM records WHERE organization = ?1 AND connector = ?2",
+                params![organization, connector],
+                |r| r.get(0),
+            )
+            .map_err(db_err("count records"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Calls `each` with every record of an organization, connector and entity
+    /// type, in external-id order, without loading them all at once.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be read, or `each` fails.
+    pub fn for_each_record(
+        &self,
+        organization: &str,
+        connector: &str,
+        entity: &str,
+        mut each: impl FnMut(Record) -> Result<()>,
+    ) -> Result<()> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT record FROM records WHERE organization = ?1 AND connector = ?2 \
+                 AND entity = ?3 ORDER BY external_id",
+            )
+            .map_err(db_err("read records"))?;
+        let mut rows = stmt
+            .query(params![organization, connector, entity])
+            .map_err(db_err("read records"))?;
+        while let Some(row) = rows.next().map_err(db_err("read records"))? {
+            let json: String = row.get(0).map_err(db_err("read records"))?;
+            each(serde_json::from_str(&json)?)?;
+        }
+        Ok(())
+    }
+
+    /// The stored relationships carried by the record `key`, with whether each
+    /// target is stored (as of the last resolution).
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be read.
+    pub fn relationships_of(&self, key: &RecordKey) -> Result<Vec<(Relationship, bool)>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT from_type, from_id, kind, to_type, to_id, strength, bidirectional, resolved \
+                 FROM relationships WHERE organization = ?1 AND connector = ?2 \
+                 AND owner_entity = ?3 AND owner_external_id = ?4 ORDER BY rowid",
+            )
+            .map_err(db_err("read relationships"))?;
+        let rows = stmt
+            .query_map(
+                params![key.organization, key.connector, key.entity, key.external_id],
+                relationship_row,
+            )
+            .map_err(db_err("read relationships"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (rel, resolved) = row.map_err(db_err("read relationships"))?;
+            out.push((rel?, resolved));
+        }
+        Ok(out)
+    }
+
+    /// The sync log entry of `key`.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be read.
+    pub fn sync_log_entry(&self, key: &RecordKey) -> Result<Option<SyncLogEntry>> {
+        let conn = self.lock();
+        let row = conn
+            .query_row(
+                "SELECT first_job_id, last_job_id, last_action, first_synced_at, last_synced_at, \
+                 deleted_at FROM sync_log WHERE organization = ?1 AND connector = ?2 \
+                 AND entity = ?3 AND external_id = ?4",
+                params![key.organization, key.connector, key.entity, key.external_id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(db_err("read the sync log"))?;
+        let Some((first_job_id, last_job_id, last_action, first, last, deleted)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(SyncLogEntry {
+            key: key.clone(),
+            first_job_id,
+            last_job_id,
+            last_action,
+            first_synced_at: parse_ts(&first)?,
+            last_synced_at: parse_ts(&last)?,
+            deleted_at: parse_opt_ts(deleted)?,
+        }))
+    }
+
+    /// The import job with `id`.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be read.
+    pub fn job(&self, id: &str) -> Result<Option<ImportJob>> {
+        let conn = self.lock();
+        let row = conn
+            .query_row(
+                "SELECT organization, connector, entities, status, stage, counts, actor, \
+                 started_at, updated_at, finished_at, error FROM import_jobs WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, String>(8)?,
+                        r.get::<_, Option<String>>(9)?,
+                        r.get::<_, Option<String>>(10)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(db_err("read the import job"))?;
+        let Some((
+            organization,
+            connector,
+            entities,
+            status,
+            stage,
+            counts,
+            actor,
+            started,
+            updated,
+            finished,
+            error,
+        )) = row
+        else {
+            return Ok(None);
+        };
+        let status = JobStatus::parse(&status).ok_or_else(|| {
+            ConnectorError::decode(format!("SQLite store: unknown job status `{status}`"))
+        })?;
+        let stage: Stage = serde_json::from_value(serde_json::Value::String(stage))?;
+        let counts: Counts = serde_json::from_str(&counts)?;
+        let entities: Vec<String> = serde_json::from_str(&entities)?;
+        let job = ImportJob {
+            id: id.to_owned(),
+            organization,
+            connector,
+            entities,
+            status,
+            stage,
+            counts,
+            actor,
+            started_at: parse_ts(&started)?,
+            updated_at: parse_ts(&updated)?,
+            finished_at: parse_opt_ts(finished)?,
+            error,
+        };
+        Ok(Some(job))
+    }
+
+    /// The latest audit events of `organization`, newest first, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be read.
+    pub fn audit_events(&self, organization: &str, limit: usize) -> Result<Vec<AuditEvent>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT at, actor, action, resource, job_id, records, success, detail \
+                 FROM audit_events WHERE organization = ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(db_err("read audit events"))?;
+        let rows = stmt
+            .query_map(params![organization, to_i64(limit as u64)], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, bool>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                ))
+            })
+            .map_err(db_err("read audit events"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (at, actor, action, resource, job_id, records, success, detail) =
+                row.map_err(db_err("read audit events"))?;
+            out.push(AuditEvent {
+                at: parse_ts(&at)?,
+                actor,
+                action,
+                organization: organization.to_owned(),
+                resource,
+                job_id,
+                records: u64::try_from(records).unwrap_or(0),
+                success,
+                detail,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Seals `credentials` with `vault` and stores them as `name` (a connector
+    /// instance) of `organization`, replacing earlier ones, and records an audit
+    /// event `credentials.store` by `actor`.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`CredentialVault::seal`]; database errors.
+    pub fn put_credentials(
+        &self,
+        organization: &str,
+        name: &str,
+        credentials: &Credentials,
+        vault: &CredentialVault,
+        actor: Option<&str>,
+    ) -> Result<()> {
+        let sealed = vault.seal(credentials, &credential_context(organization, name))?;
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db_err("store credentials"))?;
+        write_sealed(&tx, organization, name, &sealed)?;
+        let event = AuditEvent::now("credentials.store", organization, name, true)
+            .with_actor(actor.map(str::to_owned))
+            .with_detail(format!(
+                "{} credentials sealed with key `{}`",
+                credentials.kind(),
+                sealed.key_id
+            ));
+        insert_audit(&tx, &event)?;
+        tx.commit().map_err(db_err("store credentials"))
+    }
+
+    /// The credentials stored as `name` of `organization`, opened with `vault`.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`CredentialVault::open`] (wrong key, tampering); database errors.
+    pub fn get_credentials(
+        &self,
+        organization: &str,
+        name: &str,
+        vault: &CredentialVault,
+    ) -> Result<Option<Credentials>> {
+        let Some(sealed) = self.sealed_credentials(organization, name)? else {
+            return Ok(None);
+        };
+        vault
+            .open(&sealed, &credential_context(organization, name))
+            .map(Some)
+    }
+
+    /// The sealed credentials stored as `name` of `organization`, as stored.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be read or the row is malformed.
+    pub fn sealed_credentials(
+        &self,
+        organization: &str,
+        name: &str,
+    ) -> Result<Option<SealedCredentials>> {
+        let conn = self.lock();
+        let row = conn
+            .query_row(
+                "SELECT version, key_id, nonce, ciphertext FROM credentials \
+                 WHERE organization = ?1 AND name = ?2",
+                params![organization, name],
+                |r| {
+                    Ok((
+                        r.get::<_, u8>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(db_err("read credentials"))?;
+        row.map(|(version, key_id, nonce, ciphertext)| {
+            SealedCredentials::from_parts(version, key_id, &nonce, ciphertext)
+        })
+        .transpose()
+    }
+
+    /// Removes the credentials stored as `name` of `organization`; true when
+    /// there were some.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub fn delete_credentials(&self, organization: &str, name: &str) -> Result<bool> {
+        let n = self
+            .lock()
+            .execute(
+                "DELETE FROM credentials WHERE organization = ?1 AND name = ?2",
+                params![organization, name],
+            )
+            .map_err(db_err("delete credentials"))?;
+        Ok(n > 0)
+    }
+
+    /// Reseals, in one transaction, every stored credential not sealed with the
+    /// vault's current key; returns how many were resealed. Run it after making
+    /// the new key current and the old one a previous key.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`CredentialVault::reseal`] (nothing is changed then); database
+    /// errors.
+    pub fn rotate_credentials(&self, vault: &CredentialVault) -> Result<usize> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db_err("rotate credentials"))?;
+        let stale: Vec<(String, String, SealedCredentials)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT organization, name, version, key_id, nonce, ciphertext FROM credentials \
+                     WHERE key_id != ?1 OR version != ?2 ORDER BY organization, name",
+                )
+                .map_err(db_err("rotate credentials"))?;
+            let rows = stmt
+                .query_map(
+                    params![vault.current_key_id(), crate::vault::SEAL_VERSION],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, u8>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Vec<u8>>(4)?,
+                            r.get::<_, Vec<u8>>(5)?,
+                        ))
+                    },
+                )
+                .map_err(db_err("rotate credentials"))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (org, name, version, key_id, nonce, ciphertext) =
+                    row.map_err(db_err("rotate credentials"))?;
+                out.push((
+                    org,
+                    name,
+                    SealedCredentials::from_parts(version, key_id, &nonce, ciphertext)?,
+                ));
+            }
+            out
+        };
+        for (org, name, sealed) in &stale {
+            let resealed = vault.reseal(sealed, &credential_context(org, name))?;
+            write_sealed(&tx, org, name, &resealed)?;
+        }
+        tx.commit().map_err(db_err("rotate credentials"))?;
+        Ok(stale.len())
+    }
+}
+
+fn credential_context(organization: &str, name: &str) -> String {
+    format!("{organization}/{name}")
+}
+
+fn write_sealed(
+    conn: &Connection,
+    organization: &str,
+    name: &str,
+    sealed: &SealedCredentials,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO credentials (organization, name, version, key_id, nonce, ciphertext, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (organization, name) DO UPDATE SET \
+         version = excluded.version, key_id = excluded.key_id, nonce = excluded.nonce, \
+         ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+        params![
+            organization,
+            name,
+            sealed.version,
+            sealed.key_id,
+            &sealed.nonce[..],
+            sealed.ciphertext,
+            ts(Utc::now())
+        ],
+    )
+    .map_err(db_err("store credentials"))?;
+    Ok(())
+}
+
+fn insert_audit(conn: &Connection, event: &AuditEvent) -> Result<()> {
+    conn.execute(
+        "INSERT INTO audit_events (at, actor, action, organization, resource, job_id, records, \
+         success, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            ts(event.at),
+            event.actor,
+            event.action,
+            event.organization,
+            event.resource,
+            event.job_id,
+            to_i64(event.records),
+            event.success,
+            event.detail
+        ],
+    )
+    .map_err(db_err("record an audit event"))?;
+    Ok(())
+}
+
+type RelationshipRow = (Result<Relationship>, bool);
+
+fn relationship_row(r: &Row<'_>) -> rusqlite::Result<RelationshipRow> {
+    let from_type: String = r.get(0)?;
+    let from_id: String = r.get(1)?;
+    let kind: String = r.get(2)?;
+    let to_type: String = r.get(3)?;
+    let to_id: String = r.get(4)?;
+    let strength: i64 = r.get(5)?;
+    let bidirectional: bool = r.get(6)?;
+    let resolved: bool = r.get(7)?;
+    let rel = serde_json::from_value::<RelationshipKind>(serde_json::Value::String(kind))
+        .map(|kind| {
+            Relationship::new((from_type, from_id), kind, (to_type, to_id))
+                .with_strength(u8::try_from(strength).unwrap_or(100))
+                .with_bidirectional(bidirectional)
+        })
+        .map_err(ConnectorError::from);
+    Ok((rel, resolved))
+}
+
+fn get_record(conn: &Connection, key: &RecordKey) -> Result<Option<Record>> {
+    let json: Option<String> = conn
+        .prepare_cached(
+            "SELECT record FROM records WHERE organization = ?1 AND connector = ?2 \
+             AND entity = ?3 AND external_id = ?4",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![key.organization, key.connector, key.entity, key.external_id],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(db_err("read a record"))?;
+    json.map(|j| serde_json::from_str(&j).map_err(ConnectorError::from))
+        .transpose()
+}
+
+/// Writes a batch inside the current transaction.
+fn apply_batch(conn: &Connection, batch: &Batch) -> Result<()> {
+    let now = ts(Utc::now());
+    let scope = &batch.scope;
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO records (organization, connector, entity, external_id, record, \
+             source_created_at, source_updated_at, first_imported_at, last_imported_at, job_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) \
+             ON CONFLICT (organization, connector, entity, external_id) DO UPDATE SET \
+             record = excluded.record, source_created_at = excluded.source_created_at, \
+             source_updated_at = excluded.source_updated_at, \
+             last_imported_at = excluded.last_imported_at, job_id = excluded.job_id",
+        )
+        .map_err(db_err("write records"))?;
+    let mut clear_rels = conn
+        .prepare_cached(
+            "DELETE FROM relationships WHERE organization = ?1 AND connector = ?2 \
+             AND owner_entity = ?3 AND owner_external_id = ?4",
+        )
+        .map_err(db_err("write relationships"))?;
+    let mut insert_rel = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO relationships (organization, connector, owner_entity, \
+             owner_external_id, from_type, from_id, kind, to_type, to_id, strength, bidirectional) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(db_err("write relationships"))?;
+    let mut log = conn
+        .prepare_cached(
+            "INSERT INTO sync_log (organization, connector, entity, external_id, first_job_id, \
+             last_job_id, last_action, first_synced_at, last_synced_at, deleted_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?7, ?8) \
+             ON CONFLICT (organization, connector, entity, external_id) DO UPDATE SET \
+             last_job_id = excluded.last_job_id, last_action = excluded.last_action, \
+             last_synced_at = excluded.last_synced_at, deleted_at = excluded.deleted_at",
+        )
+        .map_err(db_err("write the sync log"))?;
+    for write in &batch.writes {
+        let k = &write.key;
+        let json = serde_json::to_string(&write.record)?;
+        upsert
+            .execute(params![
+                k.organization,
+                k.connector,
+                k.entity,
+                k.external_id,
+                json,
+                write.record.created_at.map(ts),
+                write.record.updated_at.map(ts),
+                now,
+                scope.job_id
+            ])
+            .map_err(db_err("write records"))?;
+        clear_rels
+            .execute(params![
+                k.organization,
+                k.connector,
+                k.entity,
+                k.external_id
+            ])
+            .map_err(db_err("write relationships"))?;
+        for rel in &write.record.relationships {
+            insert_rel
+                .execute(params![
+                    k.organization,
+                    k.connector,
+                    k.entity,
+                    k.external_id,
+                    rel.from_type,
+                    rel.from_id,
+                    rel.kind.as_str(),
+                    rel.to_type,
+                    rel.to_id,
+                    rel.strength,
+                    rel.bidirectional
+                ])
+                .map_err(db_err("write relationships"))?;
+        }
+        let action = match write.action {
+            WriteAction::Create => "create",
+            WriteAction::Update => "update",
+        };
+        log.execute(params![
+            k.organization,
+            k.connector,
+            k.entity,
+            k.external_id,
+            scope.job_id,
+            action,
+            now,
+            None::<String>
+        ])
+        .map_err(db_err("write the sync log"))?;
+    }
+    if !batch.deletions.is_empty() {
+        let mut delete = conn
+            .prepare_cached(
+                "DELETE FROM records WHERE organization = ?1 AND connector = ?2 \
+                 AND entity = ?3 AND external_id = ?4",
+            )
+            .map_err(db_err("delete records"))?;
+        for deletion in &batch.deletions {
+            let k = batch.deletion_key(deletion);
+            let p = params![k.organization, k.connector, k.entity, k.external_id];
+            delete.execute(p).map_err(db_err("delete records"))?;
+            clear_rels
+                .execute(p)
+                .map_err(db_err("delete relationships"))?;
+            let deleted_at = ts(deletion.deleted_at.unwrap_or_else(Utc::now));
+            log.execute(params![
+                k.organization,
+                k.connector,
+                k.entity,
+                k.external_id,
+                scope.job_id,
+                "delete",
+                now,
+                Some(deleted_at)
+            ])
+            .map_err(db_err("write the sync log"))?;
+        }
+    }
+    if let Some(cp) = &batch.checkpoint {
+        save_checkpoint(conn, &batch.state_key, cp)?;
+    }
+    Ok(())
+}
+
+fn save_checkpoint(conn: &Connection, key: &StateKey, checkpoint: &Checkpoint) -> Result<()> {
+    let json = serde_json::to_string(checkpoint)?;
+    conn.prepare_cached(
+        "INSERT INTO checkpoints (organization, connector, entity, checkpoint, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (organization, connector, entity) DO UPDATE SET \
+         checkpoint = excluded.checkpoint, updated_at = excluded.updated_at",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            key.organization,
+            key.connector,
+            key.entity,
+            json,
+            ts(Utc::now())
+        ])
+    })
+    .map_err(db_err("save a checkpoint"))?;
+    Ok(())
+}
+
+fn load_checkpoint(conn: &Connection, key: &StateKey) -> Result<Option<Checkpoint>> {
+    let json: Option<String> = conn
+        .prepare_cached(
+            "SELECT checkpoint FROM checkpoints WHERE organization = ?1 AND connector = ?2 AND entity = ?3",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![key.organization, key.connector, key.entity], |r| r.get(0)).optional()
+        })
+        .map_err(db_err("load a checkpoint"))?;
+    json.map(|j| {
+        serde_json::from_str(&j).map_err(|e| {
+            ConnectorError::decode(format!(
+                "the stored checkpoint of `{}` is invalid: {e}; clear it to start over",
+                key.entity
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// Runs `f` in a transaction of its own, or in a savepoint when a run's
+/// transaction is open, so `f`'s writes land all or nothing.
+fn in_transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    let outer = conn.is_autocommit();
+    let (begin, commit, undo) = if outer {
+        ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+    } else {
+        (
+            "SAVEPOINT batch",
+            "RELEASE batch",
+            "ROLLBACK TO batch; RELEASE batch",
+        )
+    };
+    conn.execute_batch(begin)
+        .map_err(db_err("start a transaction"))?;
+    let result = f(conn).and_then(|v| {
+        conn.execute_batch(commit)
+            .map(|()| v)
+            .map_err(db_err("commit"))
+    });
+    if result.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch(undo);
+    }
+    result
+}
+
+#[async_trait]
+impl Sink for SqliteStore {
+    fn info(&self) -> SinkInfo {
+        SinkInfo::new("sqlite", true, true)
+    }
+
+    async fn begin(&self, scope: &RunScope) -> Result<()> {
+        let conn = self.lock();
+        if !conn.is_autocommit() {
+            tracing::warn!("SQLite store: rolling back a transaction an unfinished run left open");
+            conn.execute_batch("ROLLBACK")
+                .map_err(db_err("roll back an unfinished run"))?;
+        }
+        if scope.atomic {
+            conn.execute_batch("BEGIN IMMEDIATE")
+                .map_err(db_err("start the run's transaction"))?;
+        }
+        Ok(())
+    }
+
+    async fn lookup(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>> {
+        let conn = self.lock();
+        keys.iter().map(|k| get_record(&conn, k)).collect()
+    }
+
+    async fn write_batch(&self, batch: &Batch) -> Result<()> {
+        let conn = self.lock();
+        in_transaction(&conn, |c| apply_batch(c, batch))
+    }
+
+    async fn resolve_relationships(
+        &self,
+        scope: &RunScope,
+        sample_limit: usize,
+    ) -> Result<RelationshipReport> {
+        let conn = self.lock();
+        in_transaction(&conn, |c| {
+            c.execute(
+                "UPDATE relationships SET resolved = EXISTS (SELECT 1 FROM records r \
+                 WHERE r.organization = relationships.organization \
+                 AND r.connector = relationships.connector AND r.entity = relationships.to_type \
+                 AND r.external_id = relationships.to_id) \
+                 WHERE organization = ?1 AND connector = ?2",
+                params![scope.organization, scope.connector],
+            )
+            .map_err(db_err("resolve relationships"))?;
+            let (resolved, unresolved): (i64, i64) = c
+                .query_row(
+                    "SELECT coalesce(sum(resolved), 0), coalesce(sum(1 - resolved), 0) \
+                     FROM relationships WHERE organization = ?1 AND connector = ?2",
+                    params![scope.organization, scope.connector],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db_err("count relationships"))?;
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT from_type, from_id, kind, to_type, to_id, strength, bidirectional, resolved \
+                     FROM relationships WHERE organization = ?1 AND connector = ?2 AND resolved = 0 \
+                     ORDER BY rowid LIMIT ?3",
+                )
+                .map_err(db_err("read relationships"))?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        scope.organization,
+                        scope.connector,
+                        to_i64(sample_limit as u64)
+                    ],
+                    relationship_row,
+                )
+                .map_err(db_err("read relationships"))?;
+            let mut report = RelationshipReport {
+                resolved: u64::try_from(resolved).unwrap_or(0),
+                unresolved: u64::try_from(unresolved).unwrap_or(0),
+                unresolved_sample: Vec::new(),
+            };
+            for row in rows {
+                let (rel, _) = row.map_err(db_err("read relationships"))?;
+                report.unresolved_sample.push(rel?);
+            }
+            Ok(report)
+        })
+    }
+
+    async fn commit(&self) -> Result<()> {
+        let conn = self.lock();
+        if !conn.is_autocommit() {
+            conn.execute_batch("COMMIT")
+                .map_err(db_err("commit the run"))?;
+        }
+        Ok(())
+    }
+
+    async fn rollback(&self) -> Result<RollbackOutcome> {
+        let conn = self.lock();
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK")
+                .map_err(db_err("roll back the run"))?;
+        }
+        Ok(RollbackOutcome::Undone)
+    }
+
+    async fn load_checkpoint(&self, key: &StateKey) -> Result<Option<Checkpoint>> {
+        load_checkpoint(&self.lock(), key)
+    }
+}
+
+#[async_trait]
+impl StateStore for SqliteStore {
+    async fn load(&self, key: &StateKey) -> Result<Option<Checkpoint>> {
+        load_checkpoint(&self.lock(), key)
+    }
+
+    async fn save(&self, key: &StateKey, checkpoint: &Checkpoint) -> Result<()> {
+        save_checkpoint(&self.lock(), key, checkpoint)
+    }
+
+    async fn clear(&self, key: &StateKey) -> Result<()> {
+        self.lock()
+            .execute(
+                "DELETE FROM checkpoints WHERE organization = ?1 AND connector = ?2 AND entity = ?3",
+                params![key.organization, key.connector, key.entity],
+            )
+            .map_err(db_err("clear a checkpoint"))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ImportJournal for SqliteStore {
+    async fn record_job(&self, job: &ImportJob) -> Result<()> {
+        let entities = serde_json::to_string(&job.entities)?;
+        let counts = serde_json::to_string(&job.counts)?;
+        self.lock()
+            .execute(
+                "INSERT INTO import_jobs (id, organization, connector, entities, status, stage, counts, \
+                 actor, started_at, updated_at, finished_at, error) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, stage = excluded.stage, \
+                 counts = excluded.counts, updated_at = excluded.updated_at, \
+                 finished_at = excluded.finished_at, error = excluded.error, entities = excluded.entities",
+                params![
+                    job.id,
+                    job.organization,
+                    job.connector,
+                    entities,
+                    job.status.as_str(),
+                    job.stage.as_str(),
+                    counts,
+                    job.actor,
+                    ts(job.started_at),
+                    ts(job.updated_at),
+                    job.finished_at.map(ts),
+                    job.error
+                ],
+            )
+            .map_err(db_err("record an import job"))?;
+        Ok(())
+    }
+
+    async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
+        insert_audit(&self.lock(), event)
+    }
+}
