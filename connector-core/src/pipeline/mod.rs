@@ -65,7 +65,7 @@ pub enum DedupeStrategy {
     #[default]
     Update,
     /// Merge the new record into the stored one (see
-    /// [`merge_records`](crate::sink::merge_records)).
+    /// [`merge_records`]).
     Merge,
     /// Treat the duplicate as a record error of kind
     /// [`Conflict`](ErrorKind::Conflict): reported, and fatal with
@@ -348,14 +348,31 @@ impl ImportPipeline {
         self
     }
 
-    /// Calls `callback` with every [`ProgressEvent`]. Keep it quick; send to a
-    /// channel from it to process events elsewhere.
+    /// Calls `callback` with every [`ProgressEvent`]. Keep it quick; or use
+    /// [`progress_channel`](Self::progress_channel) to receive events elsewhere.
     pub fn on_progress<F>(mut self, callback: F) -> Self
     where
         F: Fn(&ProgressEvent) + Send + Sync + 'static,
     {
         self.progress = Some(Arc::new(callback));
         self
+    }
+
+    /// Sends every [`ProgressEvent`] to the returned channel as well (in place of
+    /// any callback). The channel holds at most a few events per batch; drop the
+    /// receiver when you stop listening (sending to a dropped receiver is ignored).
+    pub fn progress_channel(
+        self,
+    ) -> (
+        Self,
+        futures::channel::mpsc::UnboundedReceiver<ProgressEvent>,
+    ) {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let pipeline = self.on_progress(move |event| {
+            // A closed receiver means nobody listens any more; that is not an error.
+            let _ = tx.unbounded_send(event.clone());
+        });
+        (pipeline, rx)
     }
 
     /// Tells the pipeline how many records `entity` has (from

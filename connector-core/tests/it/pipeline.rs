@@ -1288,3 +1288,57 @@ fn sqlite_vault_round_trip_wrong_key_tampering_and_rotation() {
         None
     );
 }
+
+#[tokio::test]
+async fn progress_channel_and_configuration_errors() {
+    let source = Arc::new(Source::new(3).with("apps", apps(4)));
+    let (p, mut events) =
+        pipeline(source.clone(), Arc::new(MemorySink::new()), opts()).progress_channel();
+    let report = p.run().await.unwrap();
+    drop(p);
+    let mut stages = Vec::new();
+    while let Some(event) = events.next().await {
+        stages.push(event.stage);
+    }
+    assert_eq!(stages.first(), Some(&Stage::Starting));
+    assert_eq!(stages.last(), Some(&Stage::Completed));
+    assert_eq!(
+        stages.iter().filter(|s| **s == Stage::Loading).count() as u64,
+        report.entity("apps").unwrap().batches
+    );
+
+    // A connector without mappings and no entities named: a clear config error, nothing begun.
+    let err = ImportPipeline::new(ORG, source.clone(), Arc::new(MemorySink::new()))
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("with_entities"), "{err}");
+    assert!(err.report().rollback.is_none());
+
+    // A stored checkpoint of another stream is refused, not misused.
+    let sink = Arc::new(MemorySink::new());
+    let state = Arc::new(MemoryStateStore::new());
+    state
+        .save(
+            &StateKey::new(ORG, CONNECTOR, "apps"),
+            &Checkpoint::in_progress("users", "3"),
+        )
+        .await
+        .unwrap();
+    let err = pipeline(
+        source,
+        Arc::new(NonTransactional(MemorySink::new())),
+        opts(),
+    )
+    .with_state_store(state)
+    .run()
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(
+        err.to_string().contains("belongs to stream `users`"),
+        "{err}"
+    );
+    assert!(sink.is_empty());
+}
