@@ -230,23 +230,31 @@ fn name_of(meta: &ParseNestedMeta<'_>) -> String {
     )
 }
 
-/// Reads `key = "string"`.
-fn string_value(meta: &ParseNestedMeta<'_>, attr: &str, key: &str) -> syn::Result<LitStr> {
+/// Reads `key = "string"`. Anything else is reported and skipped (`Ok(None)`), so
+/// the rest of the attribute is still read.
+fn string_value(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    attr: &str,
+    key: &str,
+) -> syn::Result<Option<LitStr>> {
     let expected = || {
         meta.error(format!(
             "expected `{attr}` attribute `{key}` to be a string: `{key} = \"...\"`"
         ))
     };
     if !meta.input.peek(Token![=]) {
-        return Err(expected());
+        cx.syn_error(expected());
+        skip_value(meta)?;
+        return Ok(None);
     }
     let value = meta.value()?;
     if !value.peek(LitStr) {
-        let err = expected();
+        cx.syn_error(expected());
         skip_rest(value)?;
-        return Err(err);
+        return Ok(None);
     }
-    value.parse()
+    value.parse().map(Some)
 }
 
 fn skip_rest(input: ParseStream<'_>) -> syn::Result<()> {
@@ -287,6 +295,8 @@ pub(crate) struct Container {
     pub(crate) description: Option<LitStr>,
     pub(crate) rename_all: Option<RenameRule>,
     pub(crate) krate: Option<syn::Path>,
+    /// Keys that were written, valid or not (a bad value is not also "missing").
+    pub(crate) mentioned: Vec<String>,
 }
 
 const ENTITY_KEYS: &str =
@@ -301,9 +311,12 @@ pub(crate) fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> Container {
         let result = attr.parse_nested_meta(|meta| {
             let path = meta.path.clone();
             let key = name_of(&meta);
+            c.mentioned.push(key.clone());
             match key.as_str() {
                 "source" | "target" | "display_name" | "description" => {
-                    let value = string_value(&meta, "entity", &key)?;
+                    let Some(value) = string_value(cx, &meta, "entity", &key)? else {
+                        return Ok(());
+                    };
                     let slot = match key.as_str() {
                         "source" => &mut c.source,
                         "target" => &mut c.target,
@@ -313,7 +326,9 @@ pub(crate) fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> Container {
                     set_once(cx, slot, value, &path, "entity");
                 }
                 "rename_all" => {
-                    let value = string_value(&meta, "entity", "rename_all")?;
+                    let Some(value) = string_value(cx, &meta, "entity", "rename_all")? else {
+                        return Ok(());
+                    };
                     match RenameRule::from_name(&value.value()) {
                         Some(rule) => set_once(cx, &mut c.rename_all, rule, &path, "entity"),
                         None => cx.error_spanned_by(
@@ -327,7 +342,9 @@ pub(crate) fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> Container {
                     }
                 }
                 "crate" => {
-                    let value = string_value(&meta, "entity", "crate")?;
+                    let Some(value) = string_value(cx, &meta, "entity", "crate")? else {
+                        return Ok(());
+                    };
                     match value.parse::<syn::Path>() {
                         Ok(krate) => set_once(cx, &mut c.krate, krate, &path, "entity"),
                         Err(_) => cx.error_spanned_by(
@@ -519,7 +536,6 @@ fn flag(cx: &Ctxt, meta: &ParseNestedMeta<'_>, slot: &mut Option<syn::Path>, att
             "`{attr}` attribute `{key}` takes no value: write `{key}` alone"
         )));
         let _ = skip_value(meta);
-        return;
     }
     set_once(cx, slot, meta.path.clone(), &meta.path, attr);
 }
@@ -529,18 +545,24 @@ fn field_meta(cx: &Ctxt, f: &mut FieldAttrs, meta: ParseNestedMeta<'_>) -> syn::
     let key = name_of(&meta);
     match key.as_str() {
         "source" => {
-            let lit = string_value(&meta, "field", "source")?;
+            let Some(lit) = string_value(cx, &meta, "field", "source")? else {
+                return Ok(());
+            };
             match PathLit::parse(lit, "source") {
                 Ok(p) => set_once(cx, &mut f.source, p, &path, "field"),
                 Err(e) => cx.syn_error(e),
             }
         }
         "target" => {
-            let lit = string_value(&meta, "field", "target")?;
+            let Some(lit) = string_value(cx, &meta, "field", "target")? else {
+                return Ok(());
+            };
             set_once(cx, &mut f.target, lit, &path, "field");
         }
         "description" => {
-            let lit = string_value(&meta, "field", "description")?;
+            let Some(lit) = string_value(cx, &meta, "field", "description")? else {
+                return Ok(());
+            };
             set_once(cx, &mut f.description, lit, &path, "field");
         }
         "external_id" => flag(cx, &meta, &mut f.external_id, "field"),
@@ -634,18 +656,24 @@ fn relationship_meta(cx: &Ctxt, f: &mut FieldAttrs, meta: ParseNestedMeta<'_>) -
     let key = name_of(&meta);
     match key.as_str() {
         "source" => {
-            let lit = string_value(&meta, "relationship", "source")?;
+            let Some(lit) = string_value(cx, &meta, "relationship", "source")? else {
+                return Ok(());
+            };
             match PathLit::parse(lit, "source") {
                 Ok(p) => set_once(cx, &mut f.rel_source, p, &path, "relationship"),
                 Err(e) => cx.syn_error(e),
             }
         }
         "target" => {
-            let lit = string_value(&meta, "relationship", "target")?;
+            let Some(lit) = string_value(cx, &meta, "relationship", "target")? else {
+                return Ok(());
+            };
             set_once(cx, &mut f.rel_target, lit, &path, "relationship");
         }
         "kind" => {
-            let lit = string_value(&meta, "relationship", "kind")?;
+            let Some(lit) = string_value(cx, &meta, "relationship", "kind")? else {
+                return Ok(());
+            };
             if lit.value().trim().is_empty() {
                 cx.error_spanned_by(
                     &lit,
@@ -691,7 +719,7 @@ fn relationship_meta(cx: &Ctxt, f: &mut FieldAttrs, meta: ParseNestedMeta<'_>) -
                     let mut field = None;
                     meta.parse_nested_meta(|l| {
                         if l.path.is_ident("field") {
-                            field = Some(string_value(&l, "lookup", "field")?.value());
+                            field = string_value(cx, &l, "lookup", "field")?.map(|f| f.value());
                             Ok(())
                         } else {
                             Err(l.error("expected `lookup(field = \"...\")`"))

@@ -40,6 +40,8 @@ pub(crate) struct Special<'a> {
 /// A mapped field.
 pub(crate) struct Mapped<'a> {
     pub(crate) ident: &'a Ident,
+    /// Where the target name comes from: `target = "..."` or the field name.
+    pub(crate) target_span: Span,
     pub(crate) ty: FieldType<'a>,
     pub(crate) source: PathLit,
     pub(crate) target: String,
@@ -111,10 +113,12 @@ pub(crate) fn entity<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Entity<'a> {
             String::new()
         }
         None => {
-            cx.error_spanned_by(
-                ident,
-                format!("missing `#[entity({key} = \"...\")]`: {what}"),
-            );
+            if !container.mentioned.iter().any(|m| m == key) {
+                cx.error_spanned_by(
+                    ident,
+                    format!("missing `#[entity({key} = \"...\")]`: {what}"),
+                );
+            }
             String::new()
         }
     };
@@ -403,6 +407,10 @@ fn add_field<'a>(
     }
     entity.fields.push(Mapped {
         ident,
+        target_span: attrs
+            .target
+            .as_ref()
+            .map_or_else(|| ident.span(), LitStr::span),
         source,
         target,
         required: !ty.optional && attrs.default.is_none(),
@@ -459,15 +467,27 @@ fn check_rule_fits(cx: &Ctxt, rule: &attr::RuleAttr, ty: &FieldType<'_>, syn_ty:
             "a numeric field (an integer or float type, or `serde_json::Value`)",
         ),
         RuleSpec::OneOf(values) => {
-            let fits = !ty.list
-                && values.iter().all(|v| match (&v.value, ty.scalar) {
-                    (_, Scalar::Json | Scalar::Other | Scalar::String) => true,
-                    (LitValue::Int(_), s) => s.is_numeric(),
-                    (LitValue::Float(_), s) => matches!(s, Scalar::Float(_)),
-                    (LitValue::Bool(_), s) => s == Scalar::Bool,
-                    (LitValue::Str(_), _) => false,
-                });
-            (fits, "a field whose type the listed values fit")
+            let misfit = values.iter().find(|v| {
+                ty.list
+                    || !match (&v.value, ty.scalar) {
+                        (_, Scalar::Json | Scalar::Other | Scalar::String) => true,
+                        (LitValue::Int(_), s) => s.is_numeric(),
+                        (LitValue::Float(_), s) => matches!(s, Scalar::Float(_)),
+                        (LitValue::Bool(_), s) => s == Scalar::Bool,
+                        (LitValue::Str(_), _) => false,
+                    }
+            });
+            if let Some(v) = misfit {
+                cx.error_at(
+                    v.span,
+                    format!(
+                        "`one_of` value is {}, which does not fit a field of type `{}`",
+                        v.kind(),
+                        type_name(syn_ty)
+                    ),
+                );
+            }
+            (true, "")
         }
     };
     if !fits {
@@ -519,8 +539,8 @@ fn check_targets(cx: &Ctxt, entity: &Entity<'_>) {
     for (i, field) in entity.fields.iter().enumerate() {
         let target = field.target.as_str();
         if target.is_empty() || target.split('.').any(str::is_empty) {
-            cx.error_spanned_by(
-                field.ident,
+            cx.error_at(
+                field.target_span,
                 format!("target `{target}` is not a valid name; write `target = \"name\"` or `target = \"parent.child\"`"),
             );
             continue;
@@ -528,8 +548,8 @@ fn check_targets(cx: &Ctxt, entity: &Entity<'_>) {
         for earlier in &entity.fields[..i] {
             let other = earlier.target.as_str();
             if other == target {
-                cx.error_spanned_by(
-                    field.ident,
+                cx.error_at(
+                    field.target_span,
                     format!(
                         "target `{target}` is already mapped by field `{}`",
                         earlier.ident
@@ -538,8 +558,8 @@ fn check_targets(cx: &Ctxt, entity: &Entity<'_>) {
             } else if target.starts_with(&format!("{other}."))
                 || other.starts_with(&format!("{target}."))
             {
-                cx.error_spanned_by(
-                    field.ident,
+                cx.error_at(
+                    field.target_span,
                     format!(
                         "target `{target}` conflicts with `{other}` of field `{}`: one nests inside the other",
                         earlier.ident
