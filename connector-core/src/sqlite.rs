@@ -201,8 +201,10 @@ fn db_err(what: &'static str) -> impl Fn(rusqlite::Error) -> ConnectorError {
     }
 }
 
+/// RFC 3339 with nine fraction digits: exact, and fixed-width so text order is
+/// time order.
 fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
 fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
@@ -424,64 +426,68 @@ impl SqliteStore {
         let conn = self.lock();
         let row = conn
             .query_row(
-                "SELECT organization, connector, entities, status, stage, counts, actor, \
-                 started_at, updated_at, finished_at, error FROM import_jobs WHERE id = ?1",
+                &format!("{JOB_COLUMNS} WHERE id = ?1"),
                 params![id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, String>(7)?,
-                        r.get::<_, String>(8)?,
-                        r.get::<_, Option<String>>(9)?,
-                        r.get::<_, Option<String>>(10)?,
-                    ))
-                },
+                job_row,
             )
             .optional()
             .map_err(db_err("read the import job"))?;
-        let Some((
-            organization,
-            connector,
-            entities,
-            status,
-            stage,
-            counts,
-            actor,
-            started,
-            updated,
-            finished,
-            error,
-        )) = row
-        else {
-            return Ok(None);
-        };
-        let status = JobStatus::parse(&status).ok_or_else(|| {
-            ConnectorError::decode(format!("SQLite store: unknown job status `{status}`"))
-        })?;
-        let stage: Stage = serde_json::from_value(serde_json::Value::String(stage))?;
-        let counts: Counts = serde_json::from_str(&counts)?;
-        let entities: Vec<String> = serde_json::from_str(&entities)?;
-        let job = ImportJob {
-            id: id.to_owned(),
-            organization,
-            connector,
-            entities,
-            status,
-            stage,
-            counts,
-            actor,
-            started_at: parse_ts(&started)?,
-            updated_at: parse_ts(&updated)?,
-            finished_at: parse_opt_ts(finished)?,
-            error,
-        };
-        Ok(Some(job))
+        row.map(JobRow::into_job).transpose()
+    }
+
+    /// The latest jobs of `organization` (of one connector, when given), newest
+    /// first, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be read.
+    pub fn jobs(
+        &self,
+        organization: &str,
+        connector: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ImportJob>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "{JOB_COLUMNS} WHERE organization = ?1 AND (?2 IS NULL OR connector = ?2) \
+                 ORDER BY started_at DESC, rowid DESC LIMIT ?3"
+            ))
+            .map_err(db_err("read import jobs"))?;
+        let rows = stmt
+            .query_map(
+                params![organization, connector, to_i64(limit as u64)],
+                job_row,
+            )
+            .map_err(db_err("read import jobs"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.map_err(db_err("read import jobs"))?.into_job()?);
+        }
+        Ok(out)
+    }
+
+    /// When the last completed import of `connector` for `organization` started:
+    /// the `last_run` to give [`schedule::is_due`](crate::schedule::is_due).
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be read.
+    pub fn last_completed_run(
+        &self,
+        organization: &str,
+        connector: &str,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let started: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT max(started_at) FROM import_jobs WHERE organization = ?1 \
+                 AND connector = ?2 AND status = 'completed'",
+                params![organization, connector],
+                |r| r.get(0),
+            )
+            .map_err(db_err("read import jobs"))?;
+        parse_opt_ts(started)
     }
 
     /// The latest audit events of `organization`, newest first, at most `limit`.
@@ -680,6 +686,67 @@ impl SqliteStore {
         }
         tx.commit().map_err(db_err("rotate credentials"))?;
         Ok(stale.len())
+    }
+}
+
+const JOB_COLUMNS: &str = "SELECT id, organization, connector, entities, status, stage, counts, \
+     actor, started_at, updated_at, finished_at, error FROM import_jobs";
+
+/// The raw columns of one `import_jobs` row.
+struct JobRow {
+    id: String,
+    organization: String,
+    connector: String,
+    entities: String,
+    status: String,
+    stage: String,
+    counts: String,
+    actor: Option<String>,
+    started: String,
+    updated: String,
+    finished: Option<String>,
+    error: Option<String>,
+}
+
+fn job_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: r.get(0)?,
+        organization: r.get(1)?,
+        connector: r.get(2)?,
+        entities: r.get(3)?,
+        status: r.get(4)?,
+        stage: r.get(5)?,
+        counts: r.get(6)?,
+        actor: r.get(7)?,
+        started: r.get(8)?,
+        updated: r.get(9)?,
+        finished: r.get(10)?,
+        error: r.get(11)?,
+    })
+}
+
+impl JobRow {
+    fn into_job(self) -> Result<ImportJob> {
+        let status = JobStatus::parse(&self.status).ok_or_else(|| {
+            ConnectorError::decode(format!(
+                "SQLite store: unknown job status `{}`",
+                self.status
+            ))
+        })?;
+        Ok(ImportJob {
+            id: self.id,
+            organization: self.organization,
+            connector: self.connector,
+            entities: serde_json::from_str(&self.entities)?,
+            status,
+            stage: serde_json::from_value::<Stage>(serde_json::Value::String(self.stage))?,
+            counts: serde_json::from_str::<Counts>(&self.counts)?,
+            actor: self.actor,
+            started_at: parse_ts(&self.started)?,
+            updated_at: parse_ts(&self.updated)?,
+            finished_at: parse_opt_ts(self.finished)?,
+            error: self.error,
+        })
     }
 }
 

@@ -1114,6 +1114,27 @@ async fn sqlite_journal_records_jobs_and_audit_events() {
     );
     assert_eq!(e.job_id.as_deref(), Some(report.job_id.as_str()));
     assert_eq!(e.actor.as_deref(), Some("user-7"));
+
+    let mut items = apps(2);
+    items.push(Item::Fatal);
+    let failing = Arc::new(Source::new(3).with("apps", items));
+    let err = pipeline(failing, store.clone(), opts().with_resume(false))
+        .with_journal(store.clone())
+        .run()
+        .await
+        .unwrap_err();
+    let jobs = store.jobs(ORG, Some(CONNECTOR), 10).unwrap();
+    let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec![err.report().job_id.as_str(), report.job_id.as_str()]
+    );
+    assert_eq!(jobs[0].status, JobStatus::Failed);
+    assert_eq!(store.jobs(ORG, Some("other"), 10).unwrap().len(), 0);
+    assert_eq!(
+        store.last_completed_run(ORG, CONNECTOR).unwrap(),
+        Some(report.started_at)
+    );
 }
 
 #[tokio::test]
