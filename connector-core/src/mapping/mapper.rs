@@ -140,6 +140,28 @@ enum Target {
     Nested(Vec<String>),
 }
 
+/// Inserts `value` at the nested target `keys` (`["owner", "email"]`), creating
+/// (or replacing non-object) parents. Shared by the dynamic and typed mappers.
+pub(crate) fn insert_nested(fields: &mut Map<String, Value>, keys: &[String], value: Value) {
+    let Some((last, parents)) = keys.split_last() else {
+        return;
+    };
+    let mut map = fields;
+    for key in parents {
+        let slot = map
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        match slot {
+            Value::Object(inner) => map = inner,
+            _ => return,
+        }
+    }
+    map.insert(last.clone(), value);
+}
+
 impl Target {
     fn new(name: &str) -> Self {
         if name.contains('.') {
@@ -154,25 +176,7 @@ impl Target {
             Target::Flat(key) => {
                 fields.insert(key.clone(), value);
             }
-            Target::Nested(keys) => {
-                let Some((last, parents)) = keys.split_last() else {
-                    return;
-                };
-                let mut map = fields;
-                for key in parents {
-                    let slot = map
-                        .entry(key.clone())
-                        .or_insert_with(|| Value::Object(Map::new()));
-                    if !slot.is_object() {
-                        *slot = Value::Object(Map::new());
-                    }
-                    match slot {
-                        Value::Object(inner) => map = inner,
-                        _ => return,
-                    }
-                }
-                map.insert(last.clone(), value);
-            }
+            Target::Nested(keys) => insert_nested(fields, keys, value),
         }
     }
 
@@ -607,36 +611,18 @@ impl CompiledRelationship {
         out: &mut Vec<Relationship>,
         errors: &mut Vec<FieldError>,
     ) {
-        let id = match value {
-            Value::Null => return,
-            Value::String(s) => Cow::Borrowed(s.as_str()),
-            Value::Number(n) => Cow::Owned(n.to_string()),
-            Value::Object(map) => match map.get("value").or_else(|| map.get("id")) {
-                Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
-                Some(Value::Number(n)) => Cow::Owned(n.to_string()),
-                _ => {
-                    errors.push(FieldError::new(
-                        self.source.as_str(),
-                        "relationship",
-                        "expected a reference object with a `value` or `id` string",
-                    ));
-                    return;
-                }
-            },
-            other => {
+        let id = match reference_id(value) {
+            Ok(Some(id)) => id,
+            Ok(None) => return,
+            Err(message) => {
                 errors.push(FieldError::new(
                     self.source.as_str(),
                     "relationship",
-                    coerce::CoerceError::new("an id, a list of ids or a reference object", other)
-                        .to_string(),
+                    message,
                 ));
                 return;
             }
         };
-        if id.is_empty() {
-            // ServiceNow sends an unset reference as "".
-            return;
-        }
         out.push(
             Relationship::new(
                 (from_type, from_id),
@@ -647,6 +633,31 @@ impl CompiledRelationship {
             .with_bidirectional(self.bidirectional),
         );
     }
+}
+
+/// The id a relationship source value names: a string, a number, or a reference
+/// object's `value` (ServiceNow) or `id` (Graph). `Ok(None)` for `null` and `""`
+/// (ServiceNow sends an unset reference as `""`). Shared by the dynamic and typed
+/// mappers.
+pub(crate) fn reference_id(value: &Value) -> std::result::Result<Option<Cow<'_, str>>, String> {
+    let id = match value {
+        Value::Null => return Ok(None),
+        Value::String(s) => Cow::Borrowed(s.as_str()),
+        Value::Number(n) => Cow::Owned(n.to_string()),
+        Value::Object(map) => match map.get("value").or_else(|| map.get("id")) {
+            Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
+            Some(Value::Number(n)) => Cow::Owned(n.to_string()),
+            _ => return Err("expected a reference object with a `value` or `id` string".into()),
+        },
+        other => {
+            return Err(coerce::CoerceError::new(
+                "an id, a list of ids or a reference object",
+                other,
+            )
+            .to_string());
+        }
+    };
+    Ok(if id.is_empty() { None } else { Some(id) })
 }
 
 /// Gives each path the slot of its first key; returns the sorted keys when a merge

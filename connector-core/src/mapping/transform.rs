@@ -255,9 +255,25 @@ impl CompiledTransform {
             }
             _ => match input {
                 None => Ok(None),
+                // Vendors send "" for unset numbers, booleans and dates (ServiceNow
+                // does for every empty field): for the typed transforms that is absent,
+                // not a type error.
+                Some(value) if self.is_typed() && is_blank_string(&value) => Ok(None),
                 Some(value) => self.apply_present(value).map(Some),
             },
         }
+    }
+
+    /// The transforms that turn text into a typed value.
+    fn is_typed(&self) -> bool {
+        matches!(
+            self,
+            CompiledTransform::ToNumber
+                | CompiledTransform::ToBool
+                | CompiledTransform::ConvertUnit { .. }
+                | CompiledTransform::ParseDatetime { .. }
+                | CompiledTransform::FormatDatetime { .. }
+        )
     }
 
     fn apply_present<'v>(&self, value: Cow<'v, Value>) -> Result<Cow<'v, Value>, String> {
@@ -389,6 +405,11 @@ impl CompiledTransform {
             | CompiledTransform::Constant { .. } => Ok(Cow::Borrowed(value)),
         }
     }
+}
+
+/// An empty or all-whitespace string.
+fn is_blank_string(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| s.trim().is_empty())
 }
 
 /// Absent-like for `coalesce`: `null` or an empty string.
@@ -665,6 +686,13 @@ mod tests {
             Ok(Some(json!(2.5)))
         );
         assert_eq!(run(&Transform::ToNumber, json!(7)), Ok(Some(json!(7))));
+        // ServiceNow sends "" for an unset number: absent, not an error.
+        assert_eq!(run(&Transform::ToNumber, json!("")), Ok(None));
+        assert_eq!(run(&Transform::ToBool, json!(" ")), Ok(None));
+        assert_eq!(
+            run(&Transform::ParseDatetime { format: None }, json!("")),
+            Ok(None)
+        );
         assert_eq!(
             run(&Transform::ToNumber, json!("four")),
             Err("expected a number, found \"four\"".into())

@@ -21,7 +21,7 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::coerce::{self, CoerceError};
 use super::grammar::Segment;
@@ -576,36 +576,21 @@ impl<'p: 's, 's> Reader<'p, 's> {
         let Some(rel) = self.plan.relationships.get(index) else {
             return false;
         };
-        let id = match value {
-            Value::Null => return true,
-            Value::String(s) => Cow::Borrowed(s.as_str()),
-            Value::Number(n) => Cow::Owned(n.to_string()),
-            Value::Object(map) => match map.get("value").or_else(|| map.get("id")) {
-                Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
-                Some(Value::Number(n)) => Cow::Owned(n.to_string()),
-                _ => {
-                    self.relationship_errors.push(FieldError::new(
-                        rel.source.as_str(),
-                        "relationship",
-                        "expected a reference object with a `value` or `id` string",
-                    ));
-                    return false;
-                }
-            },
-            other => {
+        match super::mapper::reference_id(value) {
+            Ok(Some(id)) => {
+                out.push(id.into_owned());
+                true
+            }
+            Ok(None) => true,
+            Err(message) => {
                 self.relationship_errors.push(FieldError::new(
                     rel.source.as_str(),
                     "relationship",
-                    CoerceError::new("an id, a list of ids or a reference object", other)
-                        .to_string(),
+                    message,
                 ));
-                return false;
+                false
             }
-        };
-        if !id.is_empty() {
-            out.push(id.into_owned());
         }
-        true
     }
 
     /// True when nothing was reported.
@@ -665,23 +650,7 @@ impl RecordBuilder<'_> {
                 return;
             }
         };
-        let Some((last, parents)) = keys.split_last() else {
-            return;
-        };
-        let mut map: &mut Map<String, Value> = &mut self.record.fields;
-        for key in parents {
-            let slot = map
-                .entry(key.clone())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
-            }
-            match slot {
-                Value::Object(inner) => map = inner,
-                _ => return,
-            }
-        }
-        map.insert(last.clone(), value);
+        super::mapper::insert_nested(&mut self.record.fields, keys, value);
     }
 
     /// Adds the relationships of relationship `index` to these ids.
