@@ -21,6 +21,52 @@ use super::time::{format_like, parse_str, parse_timestamp};
 use super::{AuthGuard, FakeApi, Reply, RouteInfo, Shared};
 use crate::rng::SplitMix64;
 
+/// A vendor query: the items a request selects from the collection, in serving
+/// order (filtered, sorted, projected, with synthetic entries such as deletion
+/// markers), or the detail of a **400**.
+type QueryFn = dyn Fn(&Request, Vec<Value>) -> Result<Vec<Value>, String> + Send + Sync;
+/// Adds vendor signals to a page: headers and envelope fields.
+type DecorateFn = dyn Fn(&Request, &PageInfo, &mut Value, &mut Vec<(String, String)>) + Send + Sync;
+/// Reads the page size a request asks for, where no query parameter carries it.
+type PageSizeFn = dyn Fn(&Request) -> Result<Option<u32>, String> + Send + Sync;
+
+/// Vendor hooks of a collection (see [`FakeCollection::query`],
+/// [`FakeCollection::decorate`], [`FakeCollection::page_size_from`]).
+#[derive(Clone, Default)]
+struct Hooks {
+    query: Option<Arc<QueryFn>>,
+    decorate: Option<Arc<DecorateFn>>,
+    page_size: Option<Arc<PageSizeFn>>,
+}
+
+impl fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hooks")
+            .field("query", &self.query.is_some())
+            .field("decorate", &self.decorate.is_some())
+            .field("page_size", &self.page_size.is_some())
+            .finish()
+    }
+}
+
+/// The page a [`FakeCollection::decorate`] hook is adding signals to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PageInfo {
+    /// The offset of the page's first item in the selected items.
+    pub offset: u64,
+    /// The page size asked for.
+    pub size: u32,
+    /// How many items the request selects in all.
+    pub total: u64,
+    /// How many items the page holds.
+    pub len: usize,
+    /// Whether more pages follow.
+    pub has_next: bool,
+    /// The URL the client reached the fake with (`http://127.0.0.1:PORT`).
+    pub base: String,
+}
+
 /// How a collection is paged. Each constructor uses the parameter names of the
 /// matching `connector-core` strategy's defaults; setters change them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -394,6 +440,8 @@ pub struct FakeCollection {
     updated_field: Option<String>,
     since_param: Option<String>,
     auth: Option<Option<AuthGuard>>,
+    extra_paths: Vec<String>,
+    hooks: Hooks,
 }
 
 impl FakeCollection {
@@ -411,6 +459,8 @@ impl FakeCollection {
             updated_field: None,
             since_param: None,
             auth: None,
+            extra_paths: Vec::new(),
+            hooks: Hooks::default(),
         }
     }
 
@@ -469,6 +519,54 @@ impl FakeCollection {
         self
     }
 
+    /// Also serves the collection at `path` (one route, one log name, one data
+    /// set): Microsoft Graph lists users at `/users` and tracks them at
+    /// `/users/delta`. Hooks can tell the paths apart by `request.url.path()`.
+    pub fn also_at(mut self, path: impl Into<String>) -> Self {
+        self.extra_paths.push(path.into());
+        self
+    }
+
+    /// Selects the items a request is served with a vendor query: `select` gets the
+    /// request and the items (after any `since` filter) and returns the items to
+    /// page through, in order, or the detail of a **400** with the vendor's body.
+    /// ServiceNow's `sysparm_query`/`sysparm_fields` and Graph's `$select` and
+    /// delta tokens are written this way.
+    pub fn query(
+        mut self,
+        select: impl Fn(&Request, Vec<Value>) -> Result<Vec<Value>, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.hooks.query = Some(Arc::new(select));
+        self
+    }
+
+    /// Adds vendor signals to every page: `decorate` gets the request, the page's
+    /// [`PageInfo`], the body and the headers (after the paging style wrote its
+    /// own) and may change them (ServiceNow's `Link` header, Graph's
+    /// `@odata.deltaLink` and `@odata.count`). Not called for the relay style.
+    pub fn decorate(
+        mut self,
+        decorate: impl Fn(&Request, &PageInfo, &mut Value, &mut Vec<(String, String)>)
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.hooks.decorate = Some(Arc::new(decorate));
+        self
+    }
+
+    /// Reads the page size from the request with `read` instead of the style's
+    /// size parameter: `Ok(None)` serves the default size, `Err` a **400** with
+    /// the detail (Graph's `Prefer: odata.maxpagesize=N`). The maximum page size
+    /// still applies.
+    pub fn page_size_from(
+        mut self,
+        read: impl Fn(&Request) -> Result<Option<u32>, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.hooks.page_size = Some(Arc::new(read));
+        self
+    }
+
     /// Mounts the collection and returns the handle to its data.
     ///
     /// # Errors
@@ -484,16 +582,20 @@ impl FakeCollection {
                 self.paging
             ));
         }
+        let page_size = self
+            .max_page_size
+            .map_or(self.page_size, |max| self.page_size.min(max));
         let handle = CollectionHandle(Arc::new(State {
             name: self.name,
             path: self.path,
             paging: self.paging,
             envelope: self.envelope,
-            page_size: self.page_size,
+            page_size,
             max_page_size: self.max_page_size,
             id_field: self.id_field,
             updated_field: self.updated_field,
             since_param: self.since_param,
+            hooks: self.hooks,
             items: Mutex::new(self.items),
         }));
         let shared = Arc::clone(api.shared());
@@ -504,7 +606,9 @@ impl FakeCollection {
             auth: self.auth,
         };
         let state = handle.clone();
+        let gates = Arc::clone(&shared);
         let responder = move |request: &Request| {
+            let shared = &gates;
             let page = state
                 .decode(request)
                 .ok()
@@ -513,12 +617,18 @@ impl FakeCollection {
                 state.render(request, &shared)
             })
         };
-        Mock::given(method(verb))
-            .and(path(handle.0.path.as_str()))
-            .respond_with(responder)
-            .named(format!("collection {}", handle.0.name))
-            .mount(api.server())
-            .await;
+        for extra in &self.extra_paths {
+            shared.add_route(format!("{verb} {extra} ({})", handle.0.name));
+        }
+        let paths = std::iter::once(handle.0.path.clone()).chain(self.extra_paths);
+        for at in paths {
+            Mock::given(method(verb))
+                .and(path(at.as_str()))
+                .respond_with(responder.clone())
+                .named(format!("collection {} at {at}", handle.0.name))
+                .mount(api.server())
+                .await;
+        }
         api.register_collection(handle.clone());
         Ok(handle)
     }
@@ -534,6 +644,7 @@ struct State {
     id_field: String,
     updated_field: Option<String>,
     since_param: Option<String>,
+    hooks: Hooks,
     items: Mutex<Vec<Value>>,
 }
 
@@ -739,6 +850,10 @@ impl CollectionHandle {
             | Paging::PageNumber { size_param, .. }
             | Paging::Continuation { size_param, .. } => size_param.as_deref().and_then(query),
         };
+        let size_raw = match &s.hooks.page_size {
+            Some(read) => read(request)?.map(|n| n.to_string()),
+            None => size_raw,
+        };
         let size = match size_raw {
             None => s.page_size,
             Some(raw) => match raw.parse::<u32>() {
@@ -830,6 +945,14 @@ impl CollectionHandle {
     }
 
     fn filtered(&self, request: &Request) -> Result<Vec<Value>, String> {
+        let items = self.since_filtered(request)?;
+        match &self.0.hooks.query {
+            Some(select) => select(request, items),
+            None => Ok(items),
+        }
+    }
+
+    fn since_filtered(&self, request: &Request) -> Result<Vec<Value>, String> {
         let Some(param) = &self.0.since_param else {
             return Ok(self.items());
         };
@@ -868,6 +991,7 @@ impl CollectionHandle {
             .map(<[Value]>::to_vec)
             .unwrap_or_default();
         let next = (end as u64) < total && !page.is_empty();
+        let page_len = page.len();
         let next_offset = end as u64;
         let size = u64::from(ask.size);
         let base = shared.request_base(request);
@@ -1019,6 +1143,17 @@ impl CollectionHandle {
         };
         for (p, v) in body_signals {
             set_path(&mut body, &p, v);
+        }
+        if let Some(decorate) = &s.hooks.decorate {
+            let info = PageInfo {
+                offset: ask.offset,
+                size: ask.size,
+                total,
+                len: page_len,
+                has_next: next,
+                base: base.clone(),
+            };
+            decorate(request, &info, &mut body, &mut headers);
         }
         let mut reply = Reply::json(200, &body);
         if s.envelope == Envelope::JsonApi {

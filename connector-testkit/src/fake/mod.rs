@@ -12,6 +12,13 @@
 //!   mutate the data between reads;
 //! - [`FakeEndpoint`]: one JSON document (the `/user` or `/rate_limit` a
 //!   connection test calls).
+//! - [`FakeRoute`]: an answer computed per request (a token endpoint checking the
+//!   form body, a count following the data).
+//!
+//! A collection's vendor hooks ([`FakeCollection::query`],
+//! [`FakeCollection::decorate`], [`FakeCollection::page_size_from`],
+//! [`FakeCollection::also_at`]) express query languages and signals no paging
+//! style has (ServiceNow `sysparm_query`, Graph delta links).
 //!
 //! Every route answers through the same gates, in this order: the fault plan, the
 //! auth guard (401 with the vendor's body), the rate limit, then the route itself.
@@ -45,7 +52,7 @@ pub mod time;
 mod vendor;
 
 pub use auth::AuthGuard;
-pub use collection::{CollectionHandle, Envelope, FakeCollection, Paging};
+pub use collection::{CollectionHandle, Envelope, FakeCollection, PageInfo, Paging};
 pub use faults::{Fault, FaultPlan, FaultRule, InjectedFault};
 pub use ratelimit::{RateLimitSim, RateLimitStyle};
 pub use reset::{ResetMode, ResetProxy};
@@ -591,6 +598,119 @@ impl FakeEndpoint {
                 r.headers.extend(headers.iter().cloned());
                 r
             })
+        };
+        Mock::given(method(self.method.as_str()))
+            .and(path(self.path.as_str()))
+            .respond_with(responder)
+            .named(self.name)
+            .mount(api.server())
+            .await;
+    }
+}
+
+/// The answer a [`FakeRoute`] computes for one request.
+#[derive(Debug, Clone)]
+pub struct FakeReply(Reply);
+
+impl FakeReply {
+    /// `status` with a JSON body.
+    pub fn json(status: u16, body: &Value) -> Self {
+        Self(Reply::json(status, body))
+    }
+
+    /// `status` with a `text/plain` body (Graph's `/users/$count`).
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Self(Reply {
+            status,
+            body: body.into().into_bytes(),
+            content_type: "text/plain; charset=utf-8".to_owned(),
+            headers: Vec::new(),
+        })
+    }
+
+    /// Adds a response header.
+    pub fn with_header(self, name: &str, value: impl Into<String>) -> Self {
+        Self(self.0.with_header(name, value))
+    }
+}
+
+type RespondFn = dyn Fn(&Request) -> FakeReply + Send + Sync;
+
+/// A route whose answer is computed per request, behind the same gates as every
+/// other route (faults, auth guard, rate limit, log): a token endpoint that checks
+/// the form body, a count that follows the data, a vendor endpoint a collection
+/// cannot express.
+///
+/// ```no_run
+/// # async fn demo(api: &connector_testkit::fake::FakeApi) {
+/// use connector_testkit::fake::{FakeReply, FakeRoute};
+/// FakeRoute::new("POST", "token", "/oauth/token", |request| {
+///     let body = String::from_utf8_lossy(&request.body);
+///     if body.contains("client_secret=right") {
+///         FakeReply::json(200, &serde_json::json!({"access_token": "t", "token_type": "Bearer"}))
+///     } else {
+///         FakeReply::json(401, &serde_json::json!({"error": "invalid_client"}))
+///     }
+/// })
+/// .auth(None)
+/// .mount(api)
+/// .await;
+/// # }
+/// ```
+#[must_use]
+pub struct FakeRoute {
+    name: String,
+    method: String,
+    path: String,
+    auth: Option<Option<AuthGuard>>,
+    respond: Arc<RespondFn>,
+}
+
+impl fmt::Debug for FakeRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeRoute")
+            .field("name", &self.name)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeRoute {
+    /// `method path` answered by `respond`; the route is called `name` in the log.
+    pub fn new(
+        method: &str,
+        name: impl Into<String>,
+        path: impl Into<String>,
+        respond: impl Fn(&Request) -> FakeReply + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            method: method.to_ascii_uppercase(),
+            path: path.into(),
+            auth: None,
+            respond: Arc::new(respond),
+        }
+    }
+
+    /// Uses `guard` (or none) instead of the API's.
+    pub fn auth(mut self, guard: Option<AuthGuard>) -> Self {
+        self.auth = Some(guard);
+        self
+    }
+
+    /// Mounts the route.
+    pub async fn mount(self, api: &FakeApi) {
+        let shared = Arc::clone(api.shared());
+        shared.add_route(format!("{} {} ({})", self.method, self.path, self.name));
+        let route = RouteInfo {
+            name: self.name.clone(),
+            auth: self.auth.clone(),
+        };
+        let respond = self.respond;
+        let responder = move |request: &Request| {
+            shared.serve(&route, request, None, |request| respond(request).0)
         };
         Mock::given(method(self.method.as_str()))
             .and(path(self.path.as_str()))

@@ -39,6 +39,7 @@ impl ErrorStyle {
             }
             ErrorStyle::GitHub => {
                 let message = match status {
+                    400 | 422 if !detail.is_empty() => detail,
                     401 => "Bad credentials",
                     403 => "Resource not accessible by integration",
                     404 => "Not Found",
