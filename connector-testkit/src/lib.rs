@@ -30,3 +30,5 @@ pub mod suite;
 pub mod __private {
     pub use tokio;
 }
+pub mod fixtures;
+pub mod smoke;

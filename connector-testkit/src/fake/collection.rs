@@ -614,7 +614,7 @@ impl FakeCollection {
                 .ok()
                 .map(|p| p.offset / u64::from(p.size));
             shared.serve(&route, request, page, |request| {
-                state.render(request, &shared)
+                state.render(request, shared)
             })
         };
         for extra in &self.extra_paths {

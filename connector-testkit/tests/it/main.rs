@@ -3,6 +3,8 @@
 //! the smoke runner.
 
 mod fake;
+mod fixtures;
 mod generated;
 mod reference;
+mod smoke;
 mod suite;
