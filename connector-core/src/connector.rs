@@ -108,13 +108,15 @@ impl FetchOptions {
         self
     }
 
-    /// The lower bound an incremental read should use: `since`, else the resume
-    /// checkpoint's watermark when that checkpoint is complete.
+    /// The lower bound an incremental read should use: `since` when set; else, when
+    /// resuming an interrupted read, the bound that read started with; else, after a
+    /// completed read, that read's watermark.
     pub fn incremental_since(&self) -> Option<DateTime<Utc>> {
         match (&self.since, &self.resume) {
             (Some(since), _) => Some(*since),
             (None, Some(cp)) if cp.complete => cp.watermark,
-            _ => None,
+            (None, Some(cp)) => cp.since,
+            (None, None) => None,
         }
     }
 

@@ -28,6 +28,7 @@ pub mod sink;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod state;
+pub mod sync;
 #[cfg(feature = "vault")]
 pub mod vault;
 
@@ -48,9 +49,18 @@ pub use metadata::{
 pub use pagination::{
     FetchedPage, Page, PageRequest, PageSignals, PaginateOptions, Pagination, paginate,
 };
+pub use pipeline::{
+    CancelToken, CommitMode, DedupeStrategy, ImportError, ImportOptions, ImportPipeline,
+    ImportReport, ProgressEvent,
+};
 pub use record::{Deletion, Record, Relationship, RelationshipKind, SyncItem};
 pub use registry::ConnectorRegistry;
+pub use sink::{JsonLinesSink, MemorySink, RecordKey, Sink};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 pub use state::{Checkpoint, FileStateStore, MemoryStateStore, StateKey, StateStore};
+#[cfg(feature = "vault")]
+pub use vault::{CredentialVault, VaultKey};
 
 /// Re-exported so connector authors and generated code name one version.
 pub use async_trait::async_trait;

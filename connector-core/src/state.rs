@@ -59,6 +59,10 @@ pub struct Checkpoint {
     /// How many records the read has yielded up to this checkpoint.
     #[serde(default)]
     pub records_seen: u64,
+    /// The lower bound of the incremental read in progress, so a resumed read keeps
+    /// the same filter. `None` for full reads and completed checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
 }
 
 impl Checkpoint {
@@ -75,6 +79,7 @@ impl Checkpoint {
             watermark: None,
             sync_token: None,
             records_seen: 0,
+            since: None,
         }
     }
 
@@ -88,6 +93,7 @@ impl Checkpoint {
             watermark,
             sync_token: None,
             records_seen: 0,
+            since: None,
         }
     }
 
@@ -100,6 +106,12 @@ impl Checkpoint {
     /// Sets the vendor sync token.
     pub fn with_sync_token(mut self, token: impl Into<String>) -> Self {
         self.sync_token = Some(token.into());
+        self
+    }
+
+    /// Sets the lower bound of the incremental read in progress.
+    pub fn with_since(mut self, since: Option<DateTime<Utc>>) -> Self {
+        self.since = since;
         self
     }
 

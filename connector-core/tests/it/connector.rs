@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use connector_core::futures::{StreamExt, TryStreamExt, stream};
+use connector_core::connector::unknown_entity;
+use connector_core::futures::TryStreamExt;
 use connector_core::metadata::RateLimitHint;
 use connector_core::pagination::Signals;
 use connector_core::serde_json::{Value, json};
@@ -13,7 +14,7 @@ use connector_core::{
     ConnectorMetadata, Credentials, DiscoveredEntity, Discovery, EntityMapping, ErrorKind,
     FetchOptions, FetchedPage, FileStateStore, Mapper, PaginateOptions, Pagination, Record, Result,
     StateKey, StateStore, SyncItem, SyncStream, TestResult, UniversalConnector, async_trait,
-    paginate,
+    paginate, sync,
 };
 
 pub(crate) const PAGE_SIZE: u32 = 3;
@@ -102,47 +103,33 @@ impl UniversalConnector for MemoryCrm {
 
     fn fetch(&self, entity: &str, options: FetchOptions) -> SyncStream<'_> {
         let Some(mapping) = self.mappings.iter().find(|m| m.source_type == entity) else {
-            let err = connector_core::connector::unknown_entity(&self.meta, &self.mappings, entity);
-            return stream::once(async move { Err(err) }).boxed();
+            return sync::failed(unknown_entity(&self.meta, &self.mappings, entity));
         };
         let mapper = match Mapper::new(mapping) {
             Ok(m) => m,
-            Err(e) => return stream::once(async move { Err(e) }).boxed(),
+            Err(e) => return sync::failed(e),
         };
         let rows = self
             .data
             .get(mapping.source_type.as_str())
             .cloned()
             .unwrap_or_default();
-        let stream_name = mapping.source_type.clone();
         let paging = PaginateOptions::default()
             .with_page_size(options.page_size.unwrap_or(PAGE_SIZE))
             .with_resume_from(options.resume_cursor().map(str::to_owned));
         let pages = paginate(Pagination::offset(), paging, move |request| {
-            let start = request.offset().unwrap_or(0) as usize;
+            let start = (request.offset().unwrap_or(0) as usize).min(rows.len());
             let end = (start + request.page_size() as usize).min(rows.len());
-            let items = rows.get(start..end).unwrap_or_default().to_vec();
+            let items = rows[start..end].to_vec();
             async move { Ok(FetchedPage::new(items, Signals::new())) }
         });
-        let connector_id = self.meta.id.clone();
-        pages
-            .map_ok(move |page| {
-                let resume = page.resume_token().map(str::to_owned);
-                let mut out: Vec<Result<SyncItem>> = page
-                    .into_items()
-                    .iter()
-                    .filter_map(|raw| mapper.map(raw, &connector_id).transpose())
-                    .map(|r| r.map(SyncItem::from))
-                    .collect();
-                let checkpoint = match resume {
-                    Some(token) => Checkpoint::in_progress(stream_name.clone(), token),
-                    None => Checkpoint::completed(stream_name.clone(), None),
-                };
-                out.push(Ok(checkpoint.into()));
-                stream::iter(out)
-            })
-            .try_flatten()
-            .boxed()
+        sync::mapped(
+            entity.to_owned(),
+            pages,
+            &options,
+            mapper,
+            self.meta.id.clone(),
+        )
     }
 }
 
