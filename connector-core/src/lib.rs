@@ -62,6 +62,11 @@ pub use state::{Checkpoint, FileStateStore, MemoryStateStore, StateKey, StateSto
 #[cfg(feature = "vault")]
 pub use vault::{CredentialVault, VaultKey};
 
+/// `#[derive(EntityMapping)]`: a typed mapping checked at compile time (feature
+/// `derive`). The derive and the [`EntityMapping`](mapping::EntityMapping) data type
+/// share a name, as serde's derives share their traits' names.
+#[cfg(feature = "derive")]
+pub use connector_derive::EntityMapping;
 /// Re-exported so connector authors and generated code name one version.
 pub use async_trait::async_trait;
 /// Re-exported datetime types.

@@ -38,11 +38,11 @@ use crate::record::{Record, Relationship, RelationshipKind};
 ///
 /// # Examples
 ///
-/// With the derive (crate `connector-derive`):
+/// With the derive (feature `derive`, or the `connector-derive` crate):
 ///
-/// ```ignore
+/// ```
 /// use connector_core::mapping::TypedMapping;
-/// use connector_derive::EntityMapping;
+/// use connector_core::EntityMapping;
 ///
 /// #[derive(EntityMapping)]
 /// #[entity(source = "cmdb_ci_server", target = "NODE", display_name = "Servers")]
