@@ -31,6 +31,8 @@ pub mod state;
 pub mod sync;
 #[cfg(feature = "vault")]
 pub mod vault;
+#[cfg(feature = "webhooks")]
+pub mod webhook;
 
 pub use config::{ConnectorConfig, Frequency, SyncSchedule};
 pub use connector::{
