@@ -454,6 +454,16 @@ impl Discovery {
         }
     }
 
+    /// A discovery listing the entity of every mapping, without counts.
+    pub fn from_mappings(mappings: &[EntityMapping]) -> Self {
+        Self::new(
+            mappings
+                .iter()
+                .map(DiscoveredEntity::from_mapping)
+                .collect(),
+        )
+    }
+
     /// Estimates the import time: one request per page of `page_size` records,
     /// paced at the hint's sustained rate (bursts ignored, so it errs long).
     pub fn with_estimate(mut self, hint: Option<&RateLimitHint>, page_size: u32) -> Self {
@@ -571,6 +581,18 @@ pub trait UniversalConnector: Send + Sync {
     /// The entity mappings in effect (defaults plus config overrides).
     fn mappings(&self) -> &[EntityMapping];
 
+    /// The mapping of `entity`, or the error listing the entities that exist.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unsupported`] when no mapping has that source type.
+    fn mapping_for(&self, entity: &str) -> Result<&EntityMapping> {
+        self.mappings()
+            .iter()
+            .find(|m| m.source_type == entity)
+            .ok_or_else(|| unknown_entity(self.metadata(), self.mappings(), entity))
+    }
+
     /// Checks that the API is reachable and the credentials work, against the
     /// vendor's cheapest authenticated endpoint. Never fails: a failed test is a
     /// [`TestResult`] that says what failed.
@@ -598,11 +620,7 @@ pub trait UniversalConnector: Send + Sync {
     ///
     /// [`ErrorKind::Unsupported`] when no mapping has that source type.
     async fn schema(&self, entity: &str) -> Result<EntitySchema> {
-        self.mappings()
-            .iter()
-            .find(|m| m.source_type == entity)
-            .map(EntityMapping::schema)
-            .ok_or_else(|| unknown_entity(self.metadata(), self.mappings(), entity))
+        self.mapping_for(entity).map(EntityMapping::schema)
     }
 
     /// Streams `entity`: records and deletions as pages arrive, and a checkpoint

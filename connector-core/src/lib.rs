@@ -43,7 +43,7 @@ pub use credentials::Credentials;
 pub use error::{ConnectorError, ErrorContext, ErrorKind, ErrorStatus, FieldError, Result};
 pub use mapping::{
     EntityMapping, EntitySchema, FieldMapping, FieldPath, Mapper, MappingOverride,
-    RelationshipMapping, Rule, Transform, TransformRegistry, ValidationRule,
+    RelationshipMapping, Rule, Transform, TransformRegistry, TypedMapping, ValidationRule,
 };
 pub use metadata::{
     AuthMethod, Capabilities, Category, ConnectorMetadata, Priority, ReleaseStatus,
@@ -64,15 +64,15 @@ pub use state::{Checkpoint, FileStateStore, MemoryStateStore, StateKey, StateSto
 #[cfg(feature = "vault")]
 pub use vault::{CredentialVault, VaultKey};
 
+/// Re-exported so connector authors and generated code name one version.
+pub use async_trait::async_trait;
+/// Re-exported datetime types.
+pub use chrono;
 /// `#[derive(EntityMapping)]`: a typed mapping checked at compile time (feature
 /// `derive`). The derive and the [`EntityMapping`](mapping::EntityMapping) data type
 /// share a name, as serde's derives share their traits' names.
 #[cfg(feature = "derive")]
 pub use connector_derive::EntityMapping;
-/// Re-exported so connector authors and generated code name one version.
-pub use async_trait::async_trait;
-/// Re-exported datetime types.
-pub use chrono;
 /// Re-exported so connector authors name the same stream types.
 pub use futures;
 /// Re-exported for typed settings schemas.

@@ -23,7 +23,7 @@ use futures::stream::{self, Stream, StreamExt};
 
 use crate::connector::{FetchOptions, SyncStream};
 use crate::error::{ConnectorError, ErrorKind, Result};
-use crate::mapping::Mapper;
+use crate::mapping::{Mapper, TypedMapping};
 use crate::pagination::Page;
 use crate::record::SyncItem;
 use crate::state::Checkpoint;
@@ -131,6 +131,32 @@ where
                 .map(|r| r.map(SyncItem::from))
         },
     )
+}
+
+/// [`checkpointed`] for a typed mapping (`#[derive(EntityMapping)]`): each JSON item
+/// is converted with [`TypedMapping::map_source`]; the stream is named after the
+/// mapping's source type.
+pub fn typed<'a, T, S>(
+    pages: S,
+    options: &FetchOptions,
+    connector_id: impl Into<String>,
+) -> SyncStream<'a>
+where
+    T: TypedMapping,
+    S: Stream<Item = Result<Page<serde_json::Value>>> + Send + 'a,
+{
+    let connector_id = connector_id.into();
+    let keep_raw = options.include_raw;
+    let name = T::entity_mapping().source_type.clone();
+    checkpointed(name, pages, options, move |raw: serde_json::Value| {
+        let record = T::map_source(&raw, &connector_id)?;
+        let record = if keep_raw {
+            record.with_raw(raw)
+        } else {
+            record
+        };
+        Ok(Some(record.into()))
+    })
 }
 
 struct State<F> {

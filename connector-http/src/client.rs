@@ -828,6 +828,19 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Authenticates with a config's credentials (see [`auth::from_credentials`] for
+    /// the kinds it maps). A kind it cannot map makes [`build`](Self::build) fail
+    /// with a config error naming it.
+    ///
+    /// [`auth::from_credentials`]: crate::auth::from_credentials
+    pub fn with_credentials(mut self, credentials: &connector_core::Credentials) -> Self {
+        match crate::auth::from_credentials(credentials) {
+            Ok(auth) => self.auth = auth,
+            Err(e) => self.error = Some(e.message().to_owned()),
+        }
+        self
+    }
+
     /// Authenticates every request with a shared strategy.
     pub fn with_shared_auth(mut self, auth: Arc<dyn AuthStrategy>) -> Self {
         self.auth = Some(auth);

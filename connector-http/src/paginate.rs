@@ -114,6 +114,19 @@ impl PaginatedRequest {
         self
     }
 
+    /// Applies a fetch's options: its page size (when set), the cursor of the
+    /// checkpoint it resumes from, and its concurrency (when set). The page size
+    /// set before stays the default.
+    pub fn fetch_options(mut self, options: &connector_core::FetchOptions) -> Self {
+        if let Some(size) = options.page_size {
+            self = self.page_size(size);
+        }
+        if let Some(n) = options.concurrency {
+            self = self.concurrency(n);
+        }
+        self.resume_from(options.resume_cursor().map(str::to_owned))
+    }
+
     /// Keeps up to `n` pages in flight (offset and page-number strategies with a
     /// known total; others read one page at a time). Pages still come out in
     /// source order.

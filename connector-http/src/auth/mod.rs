@@ -42,6 +42,84 @@ pub use google::GoogleServiceAccount;
 pub use oauth2::{ClientAuth, OAuth2ClientCredentials, OAuth2RefreshToken, RotationCallback};
 pub use sigv4::{AwsSigV4, SigV4Output};
 
+/// The strategy for a config's [`Credentials`](connector_core::Credentials), for the
+/// kinds that need no vendor knowledge:
+///
+/// - `none` → no auth (`Ok(None)`);
+/// - `basic` → [`Basic`]; `bearer` → [`Bearer`];
+/// - `oauth2_client_credentials` → [`OAuth2ClientCredentials`] with its scopes;
+/// - `oauth2_refresh_token` → [`OAuth2RefreshToken`] (with the client secret when
+///   given).
+///
+/// The OAuth2 kinds need `token_url` in the credentials; a connector whose vendor has
+/// a fixed token endpoint builds the strategy itself.
+///
+/// # Errors
+///
+/// [`Config`](connector_core::ErrorKind::Config) for an OAuth2 kind without
+/// `token_url`, and for API keys, service accounts, AWS keys and custom credentials:
+/// where those go (header name, service, region) is the connector's knowledge, so
+/// it builds [`ApiKey`], [`GoogleServiceAccount`] or [`AwsSigV4`] itself.
+pub fn from_credentials(
+    credentials: &connector_core::Credentials,
+) -> Result<Option<std::sync::Arc<dyn AuthStrategy>>> {
+    use connector_core::Credentials as C;
+    use std::sync::Arc;
+    let secret = |s: &SecretString| SecretString::from(s.expose_secret());
+    let token_url = |url: &Option<String>| {
+        url.clone().ok_or_else(|| {
+            ConnectorError::config(format!(
+                "credentials.token_url: required for `{}` credentials",
+                credentials.kind()
+            ))
+        })
+    };
+    let strategy: Arc<dyn AuthStrategy> = match credentials {
+        C::None => return Ok(None),
+        C::Basic { username, password } => Arc::new(Basic::new(username.clone(), secret(password))),
+        C::Bearer { token } => Arc::new(Bearer::new(secret(token))),
+        C::OAuth2ClientCredentials {
+            client_id,
+            client_secret,
+            token_url: url,
+            scopes,
+            ..
+        } => {
+            let mut grant = OAuth2ClientCredentials::new(
+                token_url(url)?,
+                client_id.clone(),
+                secret(client_secret),
+            );
+            for scope in scopes {
+                grant = grant.with_scope(scope.clone());
+            }
+            Arc::new(grant)
+        }
+        C::OAuth2RefreshToken {
+            client_id,
+            client_secret,
+            refresh_token,
+            token_url: url,
+            ..
+        } => {
+            let mut grant =
+                OAuth2RefreshToken::new(token_url(url)?, client_id.clone(), secret(refresh_token));
+            if let Some(client_secret) = client_secret {
+                grant = grant.with_client_secret(secret(client_secret));
+            }
+            Arc::new(grant)
+        }
+        other => {
+            return Err(ConnectorError::config(format!(
+                "credentials: `{}` credentials need connector-specific setup; build the \
+                 auth strategy in the connector",
+                other.kind()
+            )));
+        }
+    };
+    Ok(Some(strategy))
+}
+
 /// Adds credentials to a request. Implemented by every strategy in this module and
 /// by vendor crates with a scheme of their own.
 ///

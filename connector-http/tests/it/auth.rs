@@ -562,3 +562,81 @@ fn every_auth_debug_is_redacted_exactly() {
         r#"OAuth2ClientCredentials { token_url: "https://id.example/token?client_secret=REDACTED", client_id: "cid", client_secret: "REDACTED", scopes: [], client_auth: BasicHeader, .. }"#
     );
 }
+
+fn credentials(value: serde_json::Value) -> connector_core::Credentials {
+    serde_json::from_value(value).expect("credentials")
+}
+
+#[tokio::test]
+async fn with_credentials_maps_basic_bearer_and_oauth2() {
+    let server = server().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=client_credentials"))
+        .and(body_string_contains("scope=read"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"access_token": "cc-token", "expires_in": 3600})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    for (path_, auth) in [
+        ("/basic", "Basic Ym90Omh1bnRlcjI="),
+        ("/bearer", "Bearer ghp_abc123"),
+        ("/oauth", "Bearer cc-token"),
+    ] {
+        Mock::given(path(path_))
+            .and(header("authorization", auth))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    fallback(&server).await;
+    let cases = [
+        (
+            "/basic",
+            serde_json::json!({"type": "basic", "username": "bot", "password": "hunter2"}),
+        ),
+        (
+            "/bearer",
+            serde_json::json!({"type": "bearer", "token": "ghp_abc123"}),
+        ),
+        (
+            "/oauth",
+            serde_json::json!({"type": "oauth2_client_credentials", "client_id": "c",
+                "client_secret": "s", "token_url": format!("{}/token", server.uri()), "scopes": ["read"]}),
+        ),
+    ];
+    for (p, creds) in cases {
+        let client = client(&server)
+            .with_credentials(&credentials(creds))
+            .build()
+            .unwrap();
+        client.get(p).send().await.unwrap();
+    }
+}
+
+#[test]
+fn with_credentials_refuses_kinds_that_need_vendor_knowledge() {
+    for (creds, needle) in [
+        (
+            serde_json::json!({"type": "api_key", "key": "k"}),
+            "`api_key` credentials need",
+        ),
+        (
+            serde_json::json!({"type": "oauth2_client_credentials", "client_id": "c", "client_secret": "s"}),
+            "credentials.token_url: required",
+        ),
+    ] {
+        let err = connector_http::HttpClient::builder("https://api.example.com")
+            .with_credentials(&credentials(creds))
+            .build()
+            .map(|_| ())
+            .expect_err("refused");
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains(needle), "{err}");
+        assert!(!err.to_string().contains("\"k\""), "{err}");
+    }
+}

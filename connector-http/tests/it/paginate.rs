@@ -492,3 +492,37 @@ async fn a_page_that_does_not_decode_names_the_page_and_type() {
     assert!(err.to_string().contains("does not match Item"), "{err}");
     assert!(err.to_string().contains("page: 0"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn fetch_options_set_page_size_and_resume_from_the_checkpoint() {
+    let server = server().await;
+    page(
+        &server,
+        Mock::given(path("/rest/api/3/users"))
+            .and(query_param("startAt", "4"))
+            .and(query_param("maxResults", "3")),
+        ResponseTemplate::new(200).set_body_json(json!({
+            "startAt": 4, "maxResults": 3, "total": 6, "values": items(&[5, 6])
+        })),
+    )
+    .await;
+    fallback(&server).await;
+    let client = client(&server).build().unwrap();
+    let options = connector_core::FetchOptions::new()
+        .with_page_size(3)
+        .with_resume(connector_core::Checkpoint::in_progress("users", "4"));
+    let got: Vec<Item> = client
+        .get("/rest/api/3/users")
+        .paginate(
+            OffsetPagination::new("startAt", "maxResults")
+                .with_end(EndCondition::Total(Locator::body("total"))),
+        )
+        .page_size(50)
+        .fetch_options(&options)
+        .at("values")
+        .items::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), vec![5, 6]);
+}
