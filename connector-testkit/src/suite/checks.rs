@@ -725,6 +725,9 @@ impl<F: ContractFixture> Ctx<'_, F> {
         let env = self.env().await?;
         for mapping in Self::mappings(&env)? {
             let entity = &mapping.source_type;
+            if !self.fixture.incremental(entity) {
+                continue;
+            }
             let expected = self.expected(&env, &mapping)?;
             let options = self.options_for(&expected);
             let full = self
@@ -832,6 +835,9 @@ impl<F: ContractFixture> Ctx<'_, F> {
         let future = Utc::now() + ChronoDuration::days(3650);
         for mapping in Self::mappings(&env)? {
             let entity = &mapping.source_type;
+            if !self.fixture.incremental(entity) {
+                continue;
+            }
             let checkpoint = Checkpoint::completed(entity.clone(), Some(future));
             let what = format!(
                 "a read of `{entity}` from a checkpoint in {}",

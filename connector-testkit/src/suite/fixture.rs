@@ -109,6 +109,16 @@ pub trait ContractFixture: Send + Sync {
         DEFAULT_CANARY.to_owned()
     }
 
+    /// Whether `entity` can be read incrementally. Defaults to `true` for every
+    /// entity. An entity the vendor reports no change time for (GitHub organization
+    /// members, Jira projects) is always read in full: return `false` for it and the
+    /// `incremental_read_yields_only_changes` and `future_checkpoint_yields_nothing`
+    /// tests skip it (`resume_from_every_checkpoint` still reads it).
+    fn incremental(&self, entity: &str) -> bool {
+        let _ = entity;
+        true
+    }
+
     /// The fake collection holding `entity`'s source data. Defaults to the
     /// collection named like the entity.
     fn collection(&self, api: &FakeApi, entity: &str) -> Option<CollectionHandle> {
