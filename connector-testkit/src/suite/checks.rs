@@ -59,6 +59,12 @@ pub(crate) async fn run<F: ContractFixture>(
         ContractTest::RelationshipsResolve => ctx.relationships().await,
         ContractTest::CanaryNeverLeaks => ctx.canary().await,
         ContractTest::WebhooksAccepted => ctx.webhooks().await,
+        ContractTest::WebhookValidDelivery
+        | ContractTest::WebhookTamperedBody
+        | ContractTest::WebhookWrongSecret
+        | ContractTest::WebhookStaleTimestamp
+        | ContractTest::WebhookFutureTimestamp
+        | ContractTest::WebhookReplaySkipped => ctx.webhook_contract(test).await,
     }
 }
 
@@ -1064,6 +1070,17 @@ impl<F: ContractFixture> Ctx<'_, F> {
             .check(env.connector.as_ref(), &env.api, &self.canary)
             .await?;
         Ok(Verdict::Pass)
+    }
+
+    /// The named webhook tests of `suite/webhooks.rs`.
+    async fn webhook_contract(&self, test: ContractTest) -> Check {
+        let Some(webhooks) = self.fixture.webhooks() else {
+            return Ok(Verdict::Skip(
+                "the connector declares `realtime`, but the fixture has no `webhooks()` section yet".to_owned(),
+            ));
+        };
+        let env = self.env().await?;
+        super::webhooks::run(webhooks, env.connector.as_ref(), &self.canary, test).await
     }
 }
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use connector_core::{ConnectorConfig, ConnectorFactory, UniversalConnector};
+use connector_core::webhook::WebhookHandler;
+use connector_core::{ConnectorConfig, ConnectorFactory, SyncItem, UniversalConnector};
 
 use crate::fake::{CollectionHandle, FakeApi};
 
@@ -178,14 +179,38 @@ pub trait ContractFixture: Send + Sync {
 
 /// The webhook part of a fixture, for connectors that declare `realtime`.
 ///
-/// This is the extension point the webhook tests build on (a separate issue adds
-/// signed deliveries, replay and tamper checks). Until then the suite's
-/// `webhooks_accepted` test calls [`check`](Self::check) with a connected
-/// connector and reports its result.
+/// Give a [`handler`](Self::handler) and a [`sample`](Self::sample) delivery and
+/// the suite runs the named webhook tests (valid delivery, tampered body, wrong
+/// secret, stale and future timestamps, replay; see `docs/webhooks.md`): it signs
+/// the sample with the handler's own verifier, so any scheme works. The
+/// `webhooks_accepted` test additionally runs [`check`](Self::check), for
+/// connector-specific checks (the default passes).
 #[async_trait]
 pub trait WebhookFixture: Send + Sync {
+    /// The connector's webhook handler for the connected `connector`, verifying
+    /// with `secret` (the suite's canary). `Ok(None)` (the default) skips the
+    /// named webhook tests.
+    ///
+    /// # Errors
+    ///
+    /// A message when the handler cannot be built.
+    fn handler(
+        &self,
+        connector: &dyn UniversalConnector,
+        secret: &str,
+    ) -> Result<Option<Arc<dyn WebhookHandler>>, String> {
+        let _ = (connector, secret);
+        Ok(None)
+    }
+
+    /// The delivery the named webhook tests send, unsigned, and what it must
+    /// yield. `None` (the default) skips them.
+    fn sample(&self) -> Option<WebhookSample> {
+        None
+    }
+
     /// Delivers webhooks to `connector` (signed with `secret`) and checks what it
-    /// made of them.
+    /// made of them. The default checks nothing more than the named tests do.
     ///
     /// # Errors
     ///
@@ -195,5 +220,47 @@ pub trait WebhookFixture: Send + Sync {
         connector: &dyn UniversalConnector,
         api: &FakeApi,
         secret: &str,
-    ) -> Result<(), String>;
+    ) -> Result<(), String> {
+        let _ = (connector, api, secret);
+        Ok(())
+    }
+}
+
+/// One webhook delivery for the contract tests, before signing, and what the
+/// handler must make of it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct WebhookSample {
+    /// Headers other than the signature, timestamp and id headers the suite adds
+    /// (`X-GitHub-Event: issues`, `Content-Type: application/json`).
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    pub body: Vec<u8>,
+    /// The delivery id, placed where the scheme carries it (for schemes that carry
+    /// it in the body, the body must already contain it).
+    pub delivery_id: String,
+    /// The records and deletions the delivery must yield, in order. Records are
+    /// compared by entity type, external id and fields.
+    pub expected: Vec<SyncItem>,
+}
+
+impl WebhookSample {
+    /// A sample: `body` with the extra `headers`, delivered as `delivery_id`,
+    /// yielding `expected`.
+    pub fn new<K: Into<String>, V: Into<String>>(
+        headers: impl IntoIterator<Item = (K, V)>,
+        body: impl Into<Vec<u8>>,
+        delivery_id: impl Into<String>,
+        expected: Vec<SyncItem>,
+    ) -> Self {
+        Self {
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            body: body.into(),
+            delivery_id: delivery_id.into(),
+            expected,
+        }
+    }
 }

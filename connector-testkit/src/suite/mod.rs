@@ -21,9 +21,10 @@
 mod capture;
 mod checks;
 mod fixture;
+mod webhooks;
 
 pub use capture::{CaptureWriter, TraceCapture};
-pub use fixture::{BadConfig, ContractFixture, DEFAULT_CANARY, WebhookFixture};
+pub use fixture::{BadConfig, ContractFixture, DEFAULT_CANARY, WebhookFixture, WebhookSample};
 
 use std::fmt;
 use std::time::Duration;
@@ -142,6 +143,22 @@ contract_tests! {
     CanaryNeverLeaks => "canary_secret_never_leaks", Security;
     /// Webhook deliveries are accepted (extension point; see [`WebhookFixture`]).
     WebhooksAccepted => "webhooks_accepted", Realtime;
+    /// The fixture's sample delivery, signed with the handler's own verifier, is
+    /// accepted and yields exactly the expected records and deletions.
+    WebhookValidDelivery => "webhook_valid_delivery_yields_records", Realtime;
+    /// The sample with one body byte changed after signing is rejected (`Auth`).
+    WebhookTamperedBody => "webhook_tampered_body_rejected", Realtime;
+    /// The sample signed with another secret is rejected (`Auth`).
+    WebhookWrongSecret => "webhook_wrong_secret_rejected", Realtime;
+    /// The sample signed longer ago than the tolerance is rejected as too old
+    /// (timestamped schemes).
+    WebhookStaleTimestamp => "webhook_stale_timestamp_rejected", Realtime;
+    /// The sample signed further ahead than the tolerance is rejected as in the
+    /// future (timestamped schemes).
+    WebhookFutureTimestamp => "webhook_future_timestamp_rejected", Realtime;
+    /// The same delivery sent twice is accepted once, then acknowledged as a
+    /// duplicate and not processed.
+    WebhookReplaySkipped => "webhook_replayed_delivery_skipped", Realtime;
 }
 
 impl fmt::Display for ContractTest {
@@ -401,6 +418,12 @@ macro_rules! contract_suite {
             relationships_reference_existing_entities => RelationshipsResolve,
             canary_secret_never_leaks => CanaryNeverLeaks,
             webhooks_accepted => WebhooksAccepted,
+            webhook_valid_delivery_yields_records => WebhookValidDelivery,
+            webhook_tampered_body_rejected => WebhookTamperedBody,
+            webhook_wrong_secret_rejected => WebhookWrongSecret,
+            webhook_stale_timestamp_rejected => WebhookStaleTimestamp,
+            webhook_future_timestamp_rejected => WebhookFutureTimestamp,
+            webhook_replayed_delivery_skipped => WebhookReplaySkipped,
         );
         // Always on the real clock: on the paused clock tokio auto-advances to the
         // HTTP pool's idle timer while a loopback request is in flight, which can
