@@ -8,10 +8,12 @@ pub mod connector;
 #[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
 pub mod fake;
 pub mod mapping;
+pub mod webhook;
 
 pub use config::GithubSettings;
 pub use connector::GithubConnector;
 pub use mapping::{Issue, Member, Repository};
+pub use webhook::GithubWebhookHandler;
 
 use async_trait::async_trait;
 use connector_core::mapping::TypedMapping;
@@ -46,7 +48,8 @@ pub fn metadata() -> ConnectorMetadata {
             Capabilities::import()
                 .with_incremental()
                 .with_relationships()
-                .with_discovery_counts(),
+                .with_discovery_counts()
+                .with_realtime(),
         )
 }
 

@@ -7,15 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use connector_core::futures::TryStreamExt;
+use connector_core::mapping::TypedMapping;
 use connector_core::serde_json::{Value, json};
+use connector_core::webhook::{WebhookHandler, WebhookScheme, WebhookVerifier};
 use connector_core::{
     Checkpoint, ConnectorConfig, ConnectorFactory, Credentials, ErrorKind, FetchOptions, Record,
     SyncItem, UniversalConnector,
 };
-use connector_github::GithubConnectorFactory;
 use connector_github::fake::{DEFAULT_ORG, GithubFake, config_for, issues_collection};
+use connector_github::webhook::GithubWebhookHandler;
+use connector_github::{GithubConnectorFactory, Issue};
 use connector_testkit::fake::{CollectionHandle, FakeApi, Fault, FaultRule};
-use connector_testkit::suite::{BadConfig, ContractFixture};
+use connector_testkit::suite::{BadConfig, ContractFixture, WebhookFixture, WebhookSample};
 
 /// The repository whose issues the fixture reads: the fake's first repository.
 const REPO: &str = "acme-corp/billing-service";
@@ -65,6 +68,57 @@ impl ContractFixture for Fixture {
     fn incremental(&self, entity: &str) -> bool {
         // GitHub reports no change time for organization members.
         entity != "members"
+    }
+
+    fn webhooks(&self) -> Option<&dyn WebhookFixture> {
+        Some(&Webhooks)
+    }
+}
+
+/// The webhook section: GitHub's handler over the connected connector's mappings,
+/// and an `issues` / `opened` delivery for an issue of [`REPO`], which must yield
+/// the record a fetch of the same issue yields.
+struct Webhooks;
+
+#[connector_core::async_trait]
+impl WebhookFixture for Webhooks {
+    fn handler(
+        &self,
+        connector: &dyn UniversalConnector,
+        secret: &str,
+    ) -> Result<Option<Arc<dyn WebhookHandler>>, String> {
+        let verifier =
+            WebhookVerifier::new(WebhookScheme::GitHub, secret).map_err(|e| e.to_string())?;
+        let handler = GithubWebhookHandler::from_mappings(connector.mappings(), verifier)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(Arc::new(handler)))
+    }
+
+    fn sample(&self) -> Option<WebhookSample> {
+        let issue = json!({
+            "id": 2_001_347, "node_id": "I_kwDOAbc", "number": 1347, "title": "Invoices round twice",
+            "state": "open", "user": {"login": "octocat", "id": 1},
+            "labels": [{"id": 208045946, "name": "bug", "color": "f29513"}],
+            "assignees": [{"login": "hubot", "id": 2}], "created_at": "2024-01-15T10:00:00Z",
+            "updated_at": "2024-01-15T10:05:00Z", "closed_at": null,
+            "html_url": format!("https://github.com/{REPO}/issues/1347"), "body": "Steps: …"
+        });
+        let payload = json!({
+            "action": "opened",
+            "issue": issue,
+            "repository": {"id": 9001, "full_name": REPO},
+            "sender": {"login": "octocat", "id": 1}
+        });
+        let expected = Issue::map_source(&issue, "github").ok()?;
+        Some(WebhookSample::new(
+            [
+                ("X-GitHub-Event", "issues"),
+                ("Content-Type", "application/json"),
+            ],
+            payload.to_string(),
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+            vec![expected.into()],
+        ))
     }
 }
 
