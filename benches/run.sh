@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds the benchmarks in release and runs them all, printing one results table.
+# Needs only the Rust toolchain. Every whole-sync run starts its own server on
+# 127.0.0.1 (a child process holding pre-rendered pages) and is a separate process,
+# so each reports its own peak memory.
+#
+#   benches/run.sh                 # 3 runs of each contender, medians
+#   REPS=5 RECORDS=200000 BIG=2000000 benches/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPS=${REPS:-3}
+RECORDS=${RECORDS:-200000}
+BIG=${BIG:-2000000}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+started=$(date +%s)
+
+echo "== building (release)" >&2
+cargo build --release --quiet -p connector-benches --bins
+SYNC="$TARGET_DIR/release/sync"
+MICRO="$TARGET_DIR/release/micro"
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
+load_start=$(load)
+
+run() { # contender style records [concurrency] [distinct pages]
+    if ! "$SYNC" run "$@" >>"$results"; then
+        echo "run failed: $*" >&2
+        exit 1
+    fi
+}
+
+for rep in $(seq "$REPS"); do
+    echo "== round $rep/$REPS: whole syncs (load $(load))" >&2
+    for style in next offset; do
+        for c in floor floor-value sdk-value sdk-dynamic sdk-derived-value sdk-typed; do
+            run "$c" "$style" "$RECORDS" 1
+        done
+    done
+    for conc in 4 8; do
+        for c in floor sdk-value sdk-typed; do
+            run "$c" offset "$RECORDS" "$conc"
+        done
+    done
+    run import-sqlite next "$RECORDS" 1
+    run import-count next "$RECORDS" 1
+    # The server holds 2,000 distinct pages and repeats them (ids repeat; the
+    # counting sink does not care).
+    run import-count next "$BIG" 1 2000
+done
+
+echo "== mapping and per-request overhead (load $(load))" >&2
+"$MICRO" mapping >>"$results"
+"$MICRO" overhead >>"$results"
+
+echo
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo 2>/dev/null)"
+echo "load average (1/5/15 min): at start $load_start, at end $(load); $REPS runs per contender, medians"
+echo
+"$SYNC" report "$results"
+echo
+echo "run.sh took $(( $(date +%s) - started )) s"

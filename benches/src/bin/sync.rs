@@ -1,0 +1,314 @@
+//! Whole-sync benchmarks, one contender per process so each reports its own peak
+//! memory. Every run starts its own server (a child process holding the
+//! pre-rendered pages, so its memory is not counted) on 127.0.0.1.
+//!
+//! ```text
+//! sync run <contender> <next|offset> <records> [concurrency] [distinct-pages]
+//! sync serve <records> <distinct-pages>      (the server child)
+//! sync report <results-file>                 (the table run.sh prints)
+//! ```
+//!
+//! Contenders: `floor` (reqwest + serde_json into typed structs), `floor-value`
+//! (the same into `serde_json::Value`), `sdk-value` (paginate yielding `Value`),
+//! `sdk-dynamic` (paginate + dynamic `Mapper`), `sdk-derived-value` (paginate +
+//! derived conversion from `Value`), `sdk-typed` (typed decoding + derived
+//! `into_record`), `import-sqlite` (the import pipeline into the SQLite store),
+//! `import-count` (the import pipeline into a counting sink).
+//!
+//! Prints one line: `RESULT contender=.. style=.. concurrency=.. records=..
+//! secs=.. rps=.. peak_mb=..`.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use connector_benches::harness::{self, BenchConnector, CountingSink, Mode, Style};
+use connector_benches::measure::{median, peak_rss_mb};
+use connector_benches::model::Issue;
+use connector_benches::server::{Server, serve_main};
+use serde_json::Value;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("serve") => serve_main(&args[1..]),
+        Some("run") => run(&args[1..]),
+        Some("report") => report(args.get(1).expect("report <results-file>")),
+        _ => {
+            eprintln!(
+                "usage: sync run <contender> <next|offset> <records> [concurrency] [distinct-pages]"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run(args: &[String]) {
+    let contender = args.first().expect("a contender").clone();
+    let style = args
+        .get(1)
+        .and_then(|s| Style::parse(s))
+        .expect("a style: next or offset");
+    let records: u64 = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .expect("a number of records");
+    let concurrency: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let distinct: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+
+    let server = Server::spawn(records, distinct);
+    let base = server.base_url();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+
+    let started = Instant::now();
+    let result = runtime.block_on(async {
+        match contender.as_str() {
+            "floor" => harness::floor::<Issue>(&base, style, concurrency).await,
+            "floor-value" => harness::floor::<Value>(&base, style, concurrency).await,
+            "sdk-value" => harness::count_values(&base, style, concurrency).await,
+            "sdk-dynamic" => {
+                let c = BenchConnector::new(&base, style, Mode::Dynamic, concurrency)?;
+                harness::count_fetch(&c).await
+            }
+            "sdk-derived-value" => {
+                let c = BenchConnector::new(&base, style, Mode::DerivedFromValue, concurrency)?;
+                harness::count_fetch(&c).await
+            }
+            "sdk-typed" => {
+                let c = BenchConnector::new(&base, style, Mode::Typed, concurrency)?;
+                harness::count_fetch(&c).await
+            }
+            "import-sqlite" => {
+                let c = BenchConnector::new(&base, style, Mode::Typed, concurrency)?;
+                let store = harness::sqlite_in(dir.path())?;
+                harness::import(c, store, false).await
+            }
+            "import-count" => {
+                let c = BenchConnector::new(&base, style, Mode::Typed, concurrency)?;
+                let sink = Arc::new(CountingSink::default());
+                let written = harness::import(c, sink.clone(), true).await?;
+                debug_assert_eq!(written, sink.records());
+                Ok(written)
+            }
+            other => panic!("unknown contender `{other}`"),
+        }
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let n = match result {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("{contender} failed: {e}");
+            std::process::exit(1);
+        }
+    };
+    if n != records {
+        eprintln!("{contender} read {n} records, expected {records}");
+        std::process::exit(1);
+    }
+    drop(server);
+    println!(
+        "RESULT contender={contender} style={} concurrency={concurrency} records={n} secs={secs:.3} rps={:.0} peak_mb={:.1}",
+        style.name(),
+        n as f64 / secs,
+        peak_rss_mb()
+    );
+}
+
+/// One parsed `RESULT`, `MAPPING` or `OVERHEAD` line.
+struct Line {
+    kind: String,
+    fields: Vec<(String, String)>,
+}
+
+impl Line {
+    fn parse(text: &str) -> Option<Self> {
+        let (kind, rest) = text.split_once(' ')?;
+        let mut fields = Vec::new();
+        let mut rest = rest.trim();
+        while let Some((key, after)) = rest.split_once('=') {
+            let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
+                let end = quoted.find('"')?;
+                (&quoted[..end], &quoted[end + 1..])
+            } else {
+                after.split_once(' ').unwrap_or((after, ""))
+            };
+            fields.push((key.trim().to_owned(), value.to_owned()));
+            rest = next.trim();
+        }
+        Some(Self {
+            kind: kind.to_owned(),
+            fields,
+        })
+    }
+
+    fn get(&self, key: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    fn num(&self, key: &str) -> f64 {
+        self.get(key).parse().unwrap_or(f64::NAN)
+    }
+}
+
+/// Medians of the runs of one (contender, style, concurrency, records).
+fn medians(
+    lines: &[Line],
+    contender: &str,
+    style: &str,
+    conc: usize,
+    records: u64,
+) -> Option<(f64, f64, f64, usize)> {
+    let runs: Vec<&Line> = lines
+        .iter()
+        .filter(|l| {
+            l.kind == "RESULT"
+                && l.get("contender") == contender
+                && l.get("style") == style
+                && l.get("concurrency") == conc.to_string()
+                && l.get("records") == records.to_string()
+        })
+        .collect();
+    if runs.is_empty() {
+        return None;
+    }
+    let col = |k: &str| median(&runs.iter().map(|l| l.num(k)).collect::<Vec<_>>());
+    Some((col("rps"), col("secs"), col("peak_mb"), runs.len()))
+}
+
+fn report(path: &str) {
+    let text = std::fs::read_to_string(path).expect("the results file");
+    let lines: Vec<Line> = text.lines().filter_map(Line::parse).collect();
+    let records: u64 = lines
+        .iter()
+        .find(|l| l.kind == "RESULT")
+        .map_or(200_000, |l| l.num("records") as u64);
+    let big = lines
+        .iter()
+        .filter(|l| l.get("contender") == "import-count")
+        .map(|l| l.num("records") as u64)
+        .max()
+        .unwrap_or(records);
+    let row = |item: &str, what: &str, rps: f64, ratio: Option<f64>, peak: f64, extra: &str| {
+        let ratio = ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
+        let peak = if peak.is_nan() {
+            "-".to_owned()
+        } else {
+            format!("{peak:.1}")
+        };
+        println!("| {item:<4} | {what:<44} | {rps:>12.0} | {ratio:>7} | {peak:>7} | {extra}");
+    };
+    println!(
+        "| item | benchmark                                    |    records/s | vs floor | peak MB | notes"
+    );
+    println!(
+        "|------|----------------------------------------------|-------------:|--------:|--------:|------"
+    );
+    let contenders = [
+        ("floor", "hand-written reqwest + serde_json (typed)"),
+        ("floor-value", "hand-written reqwest + serde_json (Value)"),
+        ("sdk-value", "SDK paginate -> Value"),
+        ("sdk-dynamic", "SDK paginate + dynamic Mapper"),
+        ("sdk-derived-value", "SDK paginate + derived from Value"),
+        ("sdk-typed", "SDK typed decoding + derived into_record"),
+    ];
+    for style in ["next", "offset"] {
+        let floor = medians(&lines, "floor", style, 1, records).map(|m| m.0);
+        for (c, what) in contenders {
+            if let Some((rps, _, peak, n)) = medians(&lines, c, style, 1, records) {
+                let ratio = floor.map(|f| rps / f);
+                row(
+                    "1",
+                    &format!("{style}: {what}"),
+                    rps,
+                    ratio,
+                    peak,
+                    &format!("median of {n}"),
+                );
+            }
+        }
+    }
+    for conc in [4, 8] {
+        let floor = medians(&lines, "floor", "offset", conc, records).map(|m| m.0);
+        for (c, what) in [
+            ("floor", "hand-written concurrent reqwest"),
+            ("sdk-value", "SDK paginate -> Value"),
+            ("sdk-typed", "SDK typed decoding + derived"),
+        ] {
+            if let Some((rps, _, peak, n)) = medians(&lines, c, "offset", conc, records) {
+                let ratio = floor.map(|f| rps / f);
+                row(
+                    "2",
+                    &format!("offset x{conc}: {what}"),
+                    rps,
+                    ratio,
+                    peak,
+                    &format!("median of {n}"),
+                );
+            }
+        }
+    }
+    if let Some((rps, secs, peak, n)) = medians(&lines, "import-sqlite", "next", 1, records) {
+        let floor = medians(&lines, "floor", "next", 1, records);
+        let wall = floor.map_or(String::new(), |f| {
+            format!(
+                "wall {secs:.2}s = {:.2}x the floor's {:.2}s; ",
+                secs / f.1,
+                f.1
+            )
+        });
+        row(
+            "3",
+            "import pipeline -> SQLite (next URL)",
+            rps,
+            floor.map(|f| rps / f.0),
+            peak,
+            &format!("{wall}median of {n}"),
+        );
+    }
+    let mut peaks = Vec::new();
+    for n in [records, big] {
+        if let Some((rps, _, peak, runs)) = medians(&lines, "import-count", "next", 1, n) {
+            peaks.push(peak);
+            row(
+                "4",
+                &format!("import pipeline -> counting sink, {n} recs"),
+                rps,
+                None,
+                peak,
+                &format!("median of {runs}"),
+            );
+        }
+    }
+    if let [small, large] = peaks[..] {
+        println!(
+            "|      | peak memory at {big} vs {records} records: {:+.1}%",
+            (large / small - 1.0) * 100.0
+        );
+    }
+    for l in lines.iter().filter(|l| l.kind == "MAPPING") {
+        row(
+            "5",
+            &format!("mapping, one core: {}", l.get("case")),
+            l.num("rps"),
+            None,
+            f64::NAN,
+            "median of 7 rounds",
+        );
+    }
+    for l in lines.iter().filter(|l| l.kind == "OVERHEAD") {
+        println!(
+            "| 6    | per request: {:<31} | {:>9} ns | {:>+7} ns over the bare client (median of 7 rounds of 5,000 GETs)",
+            l.get("layers"),
+            l.get("ns"),
+            l.get("extra_ns")
+        );
+    }
+}
