@@ -753,7 +753,7 @@ impl CollectionHandle {
 
     /// The last-modified time of `item`, if it has one.
     pub fn updated_of(&self, item: &Value) -> Option<DateTime<Utc>> {
-        parse_timestamp(item.get(self.0.updated_field.as_deref()?)?)
+        parse_timestamp(field_at(item, self.0.updated_field.as_deref()?)?)
     }
 
     /// The latest last-modified time in the collection.
@@ -800,9 +800,18 @@ impl CollectionHandle {
             return false;
         };
         self.update(id, |item| {
-            let like = item.get(&field).cloned().unwrap_or(Value::Null);
-            if let Some(obj) = item.as_object_mut() {
-                obj.insert(field, format_like(&like, at));
+            let like = field_at(item, &field).cloned().unwrap_or(Value::Null);
+            let value = format_like(&like, at);
+            match item.as_object_mut() {
+                // A dotted path (`fields.updated`, Jira) names a nested field unless
+                // the item has a top-level key of that name.
+                Some(obj) if field.contains('.') && !obj.contains_key(&field) => {
+                    set_path(item, &field, value);
+                }
+                Some(obj) => {
+                    obj.insert(field, value);
+                }
+                None => {}
             }
         })
     }
@@ -1216,6 +1225,18 @@ impl CollectionHandle {
         }
         Some(url.to_string())
     }
+}
+
+/// The value of `field` in `item`: the top-level key of that name, else the
+/// dotted path (`fields.updated`) into nested objects.
+fn field_at<'v>(item: &'v Value, field: &str) -> Option<&'v Value> {
+    if let Some(v) = item.get(field) {
+        return Some(v);
+    }
+    if !field.contains('.') {
+        return None;
+    }
+    field.split('.').try_fold(item, |v, key| v.get(key))
 }
 
 fn checksum(name: &str, offset: u64) -> u64 {

@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 const SPACE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+const BASIC_OFFSET_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f%z";
 
 /// Parses a timestamp value: an RFC 3339 string, `YYYY-MM-DD HH:MM:SS` (UTC), or
 /// epoch seconds (milliseconds when at least 10^12) as a number.
@@ -33,6 +34,11 @@ pub fn parse_str(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
+    // ISO 8601 with a basic offset, as Jira and Salesforce send it:
+    // `2024-01-15T10:22:33.000+0000`.
+    if let Ok(t) = DateTime::parse_from_str(s, BASIC_OFFSET_FORMAT) {
+        return Some(t.with_timezone(&Utc));
+    }
     NaiveDateTime::parse_from_str(s, SPACE_FORMAT)
         .ok()
         .map(|t| t.and_utc())
@@ -48,6 +54,12 @@ pub fn format_like(like: &Value, at: DateTime<Utc>) -> Value {
         Value::Number(_) => Value::from(at.timestamp()),
         Value::String(s) if NaiveDateTime::parse_from_str(s.trim(), SPACE_FORMAT).is_ok() => {
             Value::String(at.format(SPACE_FORMAT).to_string())
+        }
+        Value::String(s)
+            if DateTime::parse_from_rfc3339(s.trim()).is_err()
+                && DateTime::parse_from_str(s.trim(), BASIC_OFFSET_FORMAT).is_ok() =>
+        {
+            Value::String(at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string())
         }
         Value::String(s) => {
             let fractions = if s.contains('.') {

@@ -27,6 +27,10 @@ pub enum ErrorStyle {
     /// PagerDuty: `{"error":{"message":..,"code":2006,"errors":[..]}}` (numeric codes
     /// are unverified `[?]` in the facts file).
     PagerDuty,
+    /// Jira Cloud: `{"errorMessages":[..],"errors":{}}`. The facts file marks the
+    /// 401 body as uncertain `[?]` (often plain text); this style sends the same
+    /// JSON shape with Jira's wording.
+    Jira,
 }
 
 impl ErrorStyle {
@@ -157,6 +161,17 @@ impl ErrorStyle {
                 }
                 json!({ "errors": [error] })
             }
+            ErrorStyle::Jira => {
+                let message = match status {
+                    400 if !detail.is_empty() => detail,
+                    401 => "Client must be authenticated to access this resource.",
+                    403 => "You do not have permission to perform this operation.",
+                    404 => "Issue does not exist or you do not have permission to see it.",
+                    429 => "Rate limit exceeded.",
+                    _ => generic(status),
+                };
+                json!({ "errorMessages": [message], "errors": {} })
+            }
             ErrorStyle::PagerDuty => {
                 let (code, message) = match status {
                     400 => (2001, "Invalid Input Provided"),
@@ -225,5 +240,9 @@ mod tests {
             "Limit must be less than or equal to 100."
         );
         assert_eq!(ErrorStyle::Generic.body(503, "")["error"]["code"], 503);
+        assert_eq!(
+            ErrorStyle::Jira.body(400, "Error in the JQL Query: x")["errorMessages"][0],
+            "Error in the JQL Query: x"
+        );
     }
 }
