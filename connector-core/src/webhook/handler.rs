@@ -291,3 +291,18 @@ pub async fn write_to_sink(
     }
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The receiver's futures are `Send`, so servers can spawn them.
+    #[allow(dead_code)]
+    fn futures_are_send(r: &WebhookReceiver, h: &dyn Headers, v: &Verified, s: &dyn Sink) {
+        fn send<T: Send>(_: &T) {}
+        send(&r.receive(h, b"", Utc::now()));
+        send(&r.process(v, h, b""));
+        send(&r.release(v));
+        send(&write_to_sink(s, "o", "c", Vec::new()));
+    }
+}

@@ -11,14 +11,16 @@ use super::rejection::Rejection;
 
 /// Read access to request headers, by name, ignoring ASCII case.
 ///
-/// Object safe: verification and handlers take `&dyn Headers`.
-pub trait Headers {
+/// Object safe: verification and handlers take `&dyn Headers`. It requires
+/// `Sync` so that `&dyn Headers` is `Send` and the receiver's futures can move
+/// between threads (every ordinary header container is `Sync`).
+pub trait Headers: Sync {
     /// The raw value of the first header called `name` (compared ignoring ASCII
     /// case), or `None` when there is none.
     fn header(&self, name: &str) -> Option<&[u8]>;
 }
 
-impl<K: AsRef<str>, V: AsRef<[u8]>> Headers for [(K, V)] {
+impl<K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync> Headers for [(K, V)] {
     fn header(&self, name: &str) -> Option<&[u8]> {
         self.iter()
             .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
@@ -26,13 +28,13 @@ impl<K: AsRef<str>, V: AsRef<[u8]>> Headers for [(K, V)] {
     }
 }
 
-impl<K: AsRef<str>, V: AsRef<[u8]>, const N: usize> Headers for [(K, V); N] {
+impl<K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync, const N: usize> Headers for [(K, V); N] {
     fn header(&self, name: &str) -> Option<&[u8]> {
         self.as_slice().header(name)
     }
 }
 
-impl<K: AsRef<str>, V: AsRef<[u8]>> Headers for Vec<(K, V)> {
+impl<K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync> Headers for Vec<(K, V)> {
     fn header(&self, name: &str) -> Option<&[u8]> {
         self.as_slice().header(name)
     }
