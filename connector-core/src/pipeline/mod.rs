@@ -61,11 +61,12 @@ pub enum DedupeStrategy {
     /// Keep the stored record; count the new one as skipped.
     Skip,
     /// Replace the stored record with the new one. The default: what a repeated or
-    /// incremental sync needs.
+    /// incremental sync needs. A record that arrives exactly as stored is not
+    /// written again and counts as skipped.
     #[default]
     Update,
     /// Merge the new record into the stored one (see
-    /// [`merge_records`]).
+    /// [`merge_records`]); a merge that changes nothing counts as skipped.
     Merge,
     /// Treat the duplicate as a record error of kind
     /// [`Conflict`](ErrorKind::Conflict): reported, and fatal with
@@ -993,13 +994,25 @@ impl<'p> Run<'p> {
                         counts.skipped += 1;
                         continue;
                     }
+                    // A record stored exactly as it arrives again is not written:
+                    // an incremental run over overlapping pages, or a full re-read
+                    // of a source without a change filter, touches only changes.
+                    (Some(old), DedupeStrategy::Update) if old == record => {
+                        counts.skipped += 1;
+                        continue;
+                    }
                     (Some(_), DedupeStrategy::Update) => {
                         counts.updated += 1;
                         RecordWrite::new(rkey, WriteAction::Update, record)
                     }
                     (Some(old), DedupeStrategy::Merge) => {
+                        let merged = merge_records(&old, record);
+                        if merged == old {
+                            counts.skipped += 1;
+                            continue;
+                        }
                         counts.updated += 1;
-                        RecordWrite::new(rkey, WriteAction::Update, merge_records(&old, record))
+                        RecordWrite::new(rkey, WriteAction::Update, merged)
                     }
                     (Some(_), DedupeStrategy::Fail) => {
                         let err = self.p.conflict(entity, &rkey, true);

@@ -877,7 +877,9 @@ async fn atomic_rollback_leaves_the_sqlite_file_byte_for_byte_unchanged() {
         assert_eq!(err.kind(), ErrorKind::Unavailable);
         let rollback = err.report().rollback.unwrap();
         assert!(rollback.undone);
-        assert_eq!(rollback.records_undone, 12);
+        // 8 created and a001 changed; a000, a002 and a003 arrive exactly as stored
+        // and are not written again.
+        assert_eq!(rollback.records_undone, 9);
         assert_eq!(store.count_records(ORG, CONNECTOR).unwrap(), 4);
 
         let job = audit.job(&err.report().job_id).unwrap().unwrap();
@@ -1168,18 +1170,29 @@ async fn jsonl_cuts_off_uncommitted_bytes_after_a_crash_and_compacts() {
     assert_eq!(std::fs::read(&file).unwrap(), committed);
     assert_eq!(sink.len(), 6);
 
-    // Updates append; compaction keeps one line per live record.
+    // Unchanged records are not written again; changed ones append, and
+    // compaction keeps one line per live record.
+    let lines = |p: &Path| std::fs::read_to_string(p).unwrap().lines().count();
     let source = Arc::new(Source::new(3).with("apps", items.clone()));
+    let report = pipeline(source, sink.clone(), opts().with_resume(false))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((report.totals.updated, report.totals.skipped), (0, 6));
+    assert_eq!(lines(&file), 6);
+    let changed: Vec<Item> = (0..6)
+        .map(|i| Item::Record(app(i).with_field("name", json!(format!("App {i} v2")))))
+        .collect();
+    let source = Arc::new(Source::new(3).with("apps", changed.clone()));
     pipeline(source, sink.clone(), opts().with_resume(false))
         .run()
         .await
         .unwrap();
-    let lines = |p: &Path| std::fs::read_to_string(p).unwrap().lines().count();
     assert_eq!(lines(&file), 12);
     sink.compact("APP").unwrap();
     assert_eq!(lines(&file), 6);
     let reopened = AnySink::Jsonl(Arc::new(JsonLinesSink::open(dir.path()).unwrap()));
-    assert_eq!(reopened.contents("APP"), expected(&items));
+    assert_eq!(reopened.contents("APP"), expected(&changed));
 }
 
 #[test]
@@ -1362,4 +1375,60 @@ async fn progress_channel_and_configuration_errors() {
         "{err}"
     );
     assert!(sink.is_empty());
+}
+
+/// A full re-read of unchanged data writes nothing on any sink: every sink gives
+/// back exactly the record it stored (fields, relationships, timestamps, URL), so
+/// the pipeline can tell an unchanged record from a changed one.
+#[tokio::test]
+async fn an_unchanged_re_read_is_skipped_and_a_change_is_updated_on_every_sink() {
+    let at = connector_core::chrono::DateTime::parse_from_rfc3339("2026-05-01T10:00:00.123Z")
+        .unwrap()
+        .with_timezone(&connector_core::chrono::Utc);
+    let rich = |i: usize, name: &str| {
+        app(i)
+            .with_field("name", json!(name))
+            .with_field("nested", json!({"a": [1, 2.5, null, "x"], "b": true}))
+            .with_updated_at(at)
+            .with_created_at(at)
+            .with_external_url(format!("https://example.com/apps/{i}"))
+            .with_relationship(
+                Relationship::new(
+                    ("APP", format!("a{i:03}")),
+                    RelationshipKind::DependsOn,
+                    ("APP", "a000"),
+                )
+                .with_strength(75),
+            )
+    };
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = AnySink::new(kind, dir.path());
+        let first: Vec<Item> = (0..4).map(|i| Item::Record(rich(i, "same"))).collect();
+        let run = |items: Vec<Item>| {
+            let source = Arc::new(Source::new(2).with("apps", items));
+            let sink = sink.sink();
+            async move {
+                pipeline(source, sink, opts().with_resume(false))
+                    .run()
+                    .await
+            }
+        };
+        let report = run(first.clone()).await.unwrap();
+        assert_eq!(report.totals.created, 4, "{kind:?}");
+        let report = run(first).await.unwrap();
+        assert_eq!(
+            (report.totals.updated, report.totals.skipped),
+            (0, 4),
+            "{kind:?}"
+        );
+        let mut second: Vec<Item> = (0..4).map(|i| Item::Record(rich(i, "same"))).collect();
+        second[2] = Item::Record(rich(2, "changed"));
+        let report = run(second).await.unwrap();
+        assert_eq!(
+            (report.totals.updated, report.totals.skipped),
+            (1, 3),
+            "{kind:?}"
+        );
+    }
 }
