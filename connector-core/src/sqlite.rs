@@ -258,8 +258,14 @@ impl SqliteStore {
                 );
             }
         }
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-            .map_err(db_err("set pragmas"))?;
+        // A checkpoint every 10,000 WAL pages (~40 MB of WAL on disk, not in memory)
+        // instead of SQLite's 1,000: a bulk import then rewrites its hot index pages
+        // into the database file a tenth as often. Durability is unchanged (every
+        // commit is in the fsynced WAL).
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;",
+        )
+        .map_err(db_err("set pragmas"))?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(db_err("read the schema version"))?;
@@ -1195,5 +1201,29 @@ impl ImportJournal for SqliteStore {
 
     async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
         insert_audit(&self.lock(), event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_store_uses_wal_with_a_large_autocheckpoint() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary directory: {e}"));
+        let store = SqliteStore::open(dir.path().join("s.sqlite"))
+            .unwrap_or_else(|e| panic!("open the store: {e}"));
+        let conn = store.lock();
+        let pages: i64 = conn
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("read the pragma: {e}"));
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("read the pragma: {e}"));
+        assert_eq!(
+            (pages, sync),
+            (10_000, 2),
+            "autocheckpoint pages, synchronous = FULL"
+        );
     }
 }
