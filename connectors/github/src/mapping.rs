@@ -9,8 +9,8 @@
 //! | `members` | `GET /orgs/{org}/members` | `USER` |
 //! | `issues` | `GET /repos/{owner}/{repo}/issues` (issues and pull requests) | `ISSUE` |
 
+use connector_core::EntityMapping;
 use connector_core::chrono::{DateTime, Utc};
-use connector_derive::EntityMapping;
 
 /// The source type of repositories.
 pub const REPOSITORIES: &str = "repositories";

@@ -18,7 +18,6 @@ use connector_core::chrono::{DateTime, Utc};
 use connector_core::mapping::{FilterOp, FilterRule};
 use connector_core::serde_json::Value;
 use connector_core::{EntityMapping, FieldPath};
-use connector_derive::EntityMapping;
 
 /// The source type of projects.
 pub const PROJECTS: &str = "projects";

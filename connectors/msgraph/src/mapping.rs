@@ -11,8 +11,7 @@
 //! in the right direction, **manager → report**.
 
 use connector_core::chrono::{DateTime, Utc};
-use connector_core::mapping::{EntityMapping, TypedMapping};
-use connector_derive::EntityMapping;
+use connector_core::{EntityMapping, TypedMapping};
 
 /// An Entra ID user as a `USER`.
 #[derive(Debug, Clone, PartialEq, EntityMapping)]

@@ -16,8 +16,7 @@
 //! `sysparm_exclude_reference_link=true`) give their value.
 
 use connector_core::chrono::{DateTime, Utc};
-use connector_core::mapping::{EntityMapping, TypedMapping};
-use connector_derive::EntityMapping;
+use connector_core::{EntityMapping, TypedMapping};
 
 /// An application CI (`cmdb_ci_appl`) as an `APPLICATION_COMPONENT`.
 ///
