@@ -336,8 +336,6 @@ type Case = (
 fn missing_and_malformed_headers_name_the_header() {
     use RejectionReason::{MalformedHeader as Bad, MissingHeader as Missing};
     use WebhookScheme::*;
-    let hex64 = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-    let _ = hex64;
     let cases: Vec<Case> = vec![
         (
             "github none",
