@@ -60,6 +60,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
+mod base_url;
 pub mod classify;
 mod client;
 mod decode;
@@ -71,6 +72,7 @@ pub mod retry;
 pub mod secret;
 pub mod tls;
 
+pub use base_url::checked_base_url;
 pub use classify::{Classifier, RetryReason, Verdict};
 pub use client::{HttpClient, HttpClientBuilder, MAX_ERROR_BODY, RequestBuilder, SDK_USER_AGENT};
 pub use ratelimit::RateLimit;

@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use connector_core::{ConnectorError, FieldError, Result};
-use connector_http::Url;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -115,32 +114,8 @@ impl GithubSettings {
     /// offending field.
     pub fn validate(&self) -> Result<()> {
         let mut errors = Vec::new();
-        match Url::parse(&self.base_url) {
-            Ok(url) if !matches!(url.scheme(), "http" | "https") => errors.push(FieldError::new(
-                "settings.base_url",
-                "url",
-                "must be an http or https URL",
-            )),
-            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
-                errors.push(FieldError::new(
-                    "settings.base_url",
-                    "url",
-                    "must not carry credentials; use `credentials`",
-                ));
-            }
-            Ok(url) if url.query().is_some() || url.fragment().is_some() => {
-                errors.push(FieldError::new(
-                    "settings.base_url",
-                    "url",
-                    "must not have a query or a fragment",
-                ));
-            }
-            Ok(_) => {}
-            Err(e) => errors.push(FieldError::new(
-                "settings.base_url",
-                "url",
-                format!("is not a valid URL: {e}"),
-            )),
+        if let Err(message) = connector_http::checked_base_url(&self.base_url) {
+            errors.push(FieldError::new("settings.base_url", "url", message));
         }
         for (i, repo) in self.repositories.iter().enumerate() {
             if self.repositories[..i]

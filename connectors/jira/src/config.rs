@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use connector_core::chrono::{Duration as ChronoDuration, FixedOffset};
 use connector_core::{ConnectorError, FieldError, Result};
-use connector_http::Url;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -121,23 +120,8 @@ impl JiraSettings {
     /// it is not an absolute http(s) URL without credentials.
     pub fn base_url(&self) -> Result<String> {
         if let Some(url) = &self.base_url {
-            let problem = match Url::parse(url) {
-                Ok(u) if !matches!(u.scheme(), "http" | "https") => {
-                    Some("must be an http or https URL".to_owned())
-                }
-                Ok(u) if !u.username().is_empty() || u.password().is_some() => {
-                    Some("must not carry credentials; use `credentials`".to_owned())
-                }
-                Ok(u) if u.query().is_some() || u.fragment().is_some() => {
-                    Some("must not have a query or a fragment".to_owned())
-                }
-                Ok(_) => None,
-                Err(e) => Some(format!("is not a valid URL: {e}")),
-            };
-            return match problem {
-                Some(message) => Err(invalid("settings.base_url", "url", message)),
-                None => Ok(url.trim_end_matches('/').to_owned()),
-            };
+            return connector_http::checked_base_url(url)
+                .map_err(|message| invalid("settings.base_url", "url", message));
         }
         if let Some(cloud_id) = &self.cloud_id {
             return Ok(format!("{OAUTH_GATEWAY}/{cloud_id}"));

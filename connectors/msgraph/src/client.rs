@@ -53,7 +53,7 @@ pub fn build(
             tenant_id,
         } => {
             let token_url = match token_url {
-                Some(url) => crate::config::checked_url(url).map_err(|why| {
+                Some(url) => connector_http::checked_base_url(url).map_err(|why| {
                     ConnectorError::invalid_config(
                         "credentials are invalid",
                         vec![FieldError::new("credentials.token_url", "url", why)],

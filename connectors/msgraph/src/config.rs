@@ -119,7 +119,7 @@ impl GraphSettings {
     ///
     /// A config error naming `settings.authority`.
     pub fn authority(&self) -> Result<String> {
-        checked_url(self.authority.as_deref().unwrap_or(DEFAULT_AUTHORITY))
+        connector_http::checked_base_url(self.authority.as_deref().unwrap_or(DEFAULT_AUTHORITY))
             .map_err(|why| field_error("settings.authority", "url", why))
     }
 
@@ -129,7 +129,7 @@ impl GraphSettings {
     ///
     /// A config error naming `settings.base_url`.
     pub fn graph_url(&self) -> Result<String> {
-        checked_url(self.base_url.as_deref().unwrap_or(DEFAULT_GRAPH_URL))
+        connector_http::checked_base_url(self.base_url.as_deref().unwrap_or(DEFAULT_GRAPH_URL))
             .map_err(|why| field_error("settings.base_url", "url", why))
     }
 
@@ -151,37 +151,6 @@ impl GraphSettings {
     pub fn page_size(&self) -> u32 {
         self.page_size.unwrap_or(DEFAULT_PAGE_SIZE).max(1)
     }
-}
-
-/// Checks a URL: https (http only on loopback, for local fakes), a host, no
-/// credentials, query or fragment. Returns it without a trailing slash.
-pub fn checked_url(raw: &str) -> std::result::Result<String, String> {
-    let url = Url::parse(raw.trim())
-        .map_err(|e| format!("`{}` is not a valid URL: {e}", shorten(raw)))?;
-    let host = url
-        .host_str()
-        .ok_or_else(|| format!("`{}` has no host", shorten(raw)))?;
-    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        _ => {
-            return Err(format!(
-                "`{}` must use https (plain http is allowed only for localhost)",
-                shorten(raw)
-            ));
-        }
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("the URL must not carry credentials".to_owned());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "`{}` must not have a query or fragment",
-            shorten(raw)
-        ));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 fn shorten(s: &str) -> String {

@@ -7,7 +7,6 @@ use connector_core::error::FieldError;
 use connector_core::{ConnectorError, Result};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use url::Url;
 
 /// The default rows per page.
 pub const DEFAULT_PAGE_SIZE: u32 = 1_000;
@@ -72,7 +71,8 @@ impl ServiceNowSettings {
     pub fn api_url(&self) -> Result<String> {
         let instance = self.instance_url()?;
         match &self.base_url {
-            Some(base) => checked_url(base).map_err(|why| field_error("settings.base_url", why)),
+            Some(base) => connector_http::checked_base_url(base)
+                .map_err(|why| field_error("settings.base_url", why)),
             None => Ok(instance),
         }
     }
@@ -85,7 +85,8 @@ impl ServiceNowSettings {
     /// As [`instance_url`](Self::instance_url), or naming `credentials.token_url`.
     pub fn token_url(&self, explicit: Option<&str>) -> Result<String> {
         match explicit {
-            Some(url) => checked_url(url).map_err(|why| field_error("credentials.token_url", why)),
+            Some(url) => connector_http::checked_base_url(url)
+                .map_err(|why| field_error("credentials.token_url", why)),
             None => Ok(format!("{}/oauth_token.do", self.instance_url()?)),
         }
     }
@@ -121,7 +122,7 @@ pub fn is_instance_name(name: &str) -> bool {
 fn instance_url(instance: &str) -> std::result::Result<String, String> {
     let instance = instance.trim();
     if instance.contains("://") {
-        return checked_url(instance);
+        return connector_http::checked_base_url(instance);
     }
     if let Some(name) = instance.strip_suffix(".service-now.com")
         && is_instance_name(name)
@@ -136,38 +137,6 @@ fn instance_url(instance: &str) -> std::result::Result<String, String> {
          a `<name>.service-now.com` host, or an https URL",
         shorten(instance)
     ))
-}
-
-/// Checks a full URL: https (http only on loopback), a host, no credentials, no
-/// query or fragment. Returns it without a trailing slash.
-fn checked_url(raw: &str) -> std::result::Result<String, String> {
-    let url = Url::parse(raw.trim())
-        .map_err(|e| format!("`{}` is not a valid URL: {e}", shorten(raw)))?;
-    let host = url
-        .host_str()
-        .ok_or_else(|| format!("`{}` has no host", shorten(raw)))?;
-    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => {
-            return Err(format!(
-                "`{}` must use https (plain http is allowed only for localhost)",
-                shorten(raw)
-            ));
-        }
-        other => return Err(format!("the scheme `{other}` is not allowed; use https")),
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("the URL must not carry credentials; put them in `credentials`".to_owned());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "`{}` must not have a query or fragment",
-            shorten(raw)
-        ));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 fn shorten(s: &str) -> String {
