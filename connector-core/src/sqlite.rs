@@ -27,6 +27,7 @@
 //! SQLite serialises writers (a busy database waits up to five seconds, then fails
 //! with a retryable [`Unavailable`](ErrorKind::Unavailable) error).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -844,6 +845,78 @@ fn get_record(conn: &Connection, key: &RecordKey) -> Result<Option<Record>> {
         .transpose()
 }
 
+/// The most external ids one lookup query binds (SQLite allows 32,766 parameters).
+const LOOKUP_CHUNK: usize = 512;
+
+/// The stored records for `keys`, in order: one query per run of up to
+/// [`LOOKUP_CHUNK`] keys of the same organization, connector and entity
+/// (`external_id IN (..)` on the unique index) instead of one per key.
+fn lookup_records(conn: &Connection, keys: &[RecordKey]) -> Result<Vec<Option<Record>>> {
+    let mut out = Vec::with_capacity(keys.len());
+    let mut rest = keys;
+    while let Some(first) = rest.first() {
+        let run = rest
+            .iter()
+            .take(LOOKUP_CHUNK)
+            .take_while(|k| {
+                k.organization == first.organization
+                    && k.connector == first.connector
+                    && k.entity == first.entity
+            })
+            .count();
+        let (chunk, tail) = rest.split_at(run);
+        rest = tail;
+        if chunk.len() == 1 {
+            out.push(get_record(conn, first)?);
+            continue;
+        }
+        // Power-of-two placeholder counts (the last id repeated) keep the number of
+        // distinct statements in the cache small.
+        let slots = chunk.len().next_power_of_two();
+        let mut sql = String::with_capacity(160 + slots * 2);
+        sql.push_str(
+            "SELECT external_id, record FROM records WHERE organization = ?1 AND connector = ?2 \
+             AND entity = ?3 AND external_id IN (?",
+        );
+        sql.push_str(&",?".repeat(slots - 1));
+        sql.push(')');
+        let ids = chunk
+            .iter()
+            .map(|k| k.external_id.as_str())
+            .chain(std::iter::repeat(
+                chunk[chunk.len() - 1].external_id.as_str(),
+            ))
+            .take(slots);
+        let params = [
+            first.organization.as_str(),
+            first.connector.as_str(),
+            first.entity.as_str(),
+        ]
+        .into_iter()
+        .chain(ids);
+        let mut found: HashMap<String, String> = HashMap::new();
+        {
+            let mut stmt = conn.prepare_cached(&sql).map_err(db_err("read records"))?;
+            let mut rows = stmt
+                .query(rusqlite::params_from_iter(params))
+                .map_err(db_err("read records"))?;
+            while let Some(row) = rows.next().map_err(db_err("read records"))? {
+                let id: String = row.get(0).map_err(db_err("read records"))?;
+                let json: String = row.get(1).map_err(db_err("read records"))?;
+                found.insert(id, json);
+            }
+        }
+        for k in chunk {
+            let record = match found.get(&k.external_id) {
+                Some(json) => Some(serde_json::from_str(json)?),
+                None => None,
+            };
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
+
 /// Writes a batch inside the current transaction.
 fn apply_batch(conn: &Connection, batch: &Batch) -> Result<()> {
     let now = ts(Utc::now());
@@ -882,30 +955,45 @@ fn apply_batch(conn: &Connection, batch: &Batch) -> Result<()> {
              last_synced_at = excluded.last_synced_at, deleted_at = excluded.deleted_at",
         )
         .map_err(db_err("write the sync log"))?;
+    // A record the pipeline found new is inserted without a conflict clause first:
+    // when that inserts a row, the key had no record and so no relationships to
+    // clear. Anything else (an update, or a "create" delivered twice) takes the
+    // upsert and replaces the relationships.
+    let mut insert_new = conn
+        .prepare_cached(
+            "INSERT INTO records (organization, connector, entity, external_id, record, \
+             source_created_at, source_updated_at, first_imported_at, last_imported_at, job_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) \
+             ON CONFLICT (organization, connector, entity, external_id) DO NOTHING",
+        )
+        .map_err(db_err("write records"))?;
     for write in &batch.writes {
         let k = &write.key;
         let json = serde_json::to_string(&write.record)?;
-        upsert
-            .execute(params![
-                k.organization,
-                k.connector,
-                k.entity,
-                k.external_id,
-                json,
-                write.record.created_at.map(ts),
-                write.record.updated_at.map(ts),
-                now,
-                scope.job_id
-            ])
-            .map_err(db_err("write records"))?;
-        clear_rels
-            .execute(params![
-                k.organization,
-                k.connector,
-                k.entity,
-                k.external_id
-            ])
-            .map_err(db_err("write relationships"))?;
+        let p = params![
+            k.organization,
+            k.connector,
+            k.entity,
+            k.external_id,
+            json,
+            write.record.created_at.map(ts),
+            write.record.updated_at.map(ts),
+            now,
+            scope.job_id
+        ];
+        let inserted = write.action == WriteAction::Create
+            && insert_new.execute(p).map_err(db_err("write records"))? == 1;
+        if !inserted {
+            upsert.execute(p).map_err(db_err("write records"))?;
+            clear_rels
+                .execute(params![
+                    k.organization,
+                    k.connector,
+                    k.entity,
+                    k.external_id
+                ])
+                .map_err(db_err("write relationships"))?;
+        }
         for rel in &write.record.relationships {
             insert_rel
                 .execute(params![
@@ -1060,8 +1148,7 @@ impl Sink for SqliteStore {
     }
 
     async fn lookup(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>> {
-        let conn = self.lock();
-        keys.iter().map(|k| get_record(&conn, k)).collect()
+        lookup_records(&self.lock(), keys)
     }
 
     async fn write_batch(&self, batch: &Batch) -> Result<()> {
@@ -1207,6 +1294,76 @@ impl ImportJournal for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::RecordWrite;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap_or_else(|e| panic!("a runtime: {e}"))
+            .block_on(f)
+    }
+
+    fn record(id: &str, to: &str) -> Record {
+        Record::new("ISSUE", id, "jira")
+            .with_field("id", serde_json::json!(id))
+            .with_relationship(Relationship::new(
+                ("ISSUE", id),
+                RelationshipKind::DependsOn,
+                ("ISSUE", to),
+            ))
+    }
+
+    fn write(store: &SqliteStore, action: WriteAction, records: &[Record]) {
+        let scope = RunScope::new("job", "org", "jira", false);
+        let mut batch = Batch::new(scope.clone(), StateKey::new("org", "jira", "ISSUE"));
+        for r in records {
+            batch
+                .writes
+                .push(RecordWrite::new(scope.key_of(r), action, r.clone()));
+        }
+        block_on(store.write_batch(&batch)).unwrap_or_else(|e| panic!("write: {e}"));
+    }
+
+    #[test]
+    fn a_batched_lookup_answers_in_order_across_scopes_and_chunks() {
+        let store = SqliteStore::open_in_memory().unwrap_or_else(|e| panic!("open: {e}"));
+        let stored: Vec<Record> = (0..700)
+            .filter(|i| i % 3 == 0)
+            .map(|i| record(&i.to_string(), "x"))
+            .collect();
+        write(&store, WriteAction::Create, &stored);
+        let mut keys: Vec<RecordKey> = (0..700)
+            .map(|i| RecordKey::new("org", "jira", "ISSUE", i.to_string()))
+            .collect();
+        // Other scopes in between, and a repeated key.
+        keys.insert(5, RecordKey::new("org", "jira", "EPIC", "3"));
+        keys.insert(9, RecordKey::new("other", "jira", "ISSUE", "3"));
+        keys.push(RecordKey::new("org", "jira", "ISSUE", "3"));
+        let found = block_on(store.lookup(&keys)).unwrap_or_else(|e| panic!("lookup: {e}"));
+        assert_eq!(found.len(), keys.len());
+        for (k, f) in keys.iter().zip(&found) {
+            let expected = (k.organization == "org" && k.entity == "ISSUE")
+                .then(|| k.external_id.parse::<u32>().ok())
+                .flatten()
+                .filter(|i| i % 3 == 0)
+                .map(|i| record(&i.to_string(), "x"));
+            assert_eq!(f, &expected, "{k:?}");
+        }
+    }
+
+    #[test]
+    fn a_create_of_a_stored_record_still_replaces_its_relationships() {
+        let store = SqliteStore::open_in_memory().unwrap_or_else(|e| panic!("open: {e}"));
+        write(&store, WriteAction::Create, &[record("1", "a")]);
+        write(&store, WriteAction::Create, &[record("1", "b")]);
+        let key = RecordKey::new("org", "jira", "ISSUE", "1");
+        let rels = store
+            .relationships_of(&key)
+            .unwrap_or_else(|e| panic!("read: {e}"));
+        let targets: Vec<&str> = rels.iter().map(|(r, _)| r.to_id.as_str()).collect();
+        assert_eq!(targets, ["b"]);
+        assert_eq!(store.get(&key).ok().flatten(), Some(record("1", "b")));
+    }
 
     #[test]
     fn a_file_store_uses_wal_with_a_large_autocheckpoint() {
