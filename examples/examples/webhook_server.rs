@@ -353,7 +353,12 @@ mod tests {
         let (status, answer) = send(&router, request(&headers, body)).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
         assert_eq!(answer["status"], "accepted");
-        let key = RecordKey::new("org-1", "github", "ISSUE", "4242");
+        let key = RecordKey::new(
+            "org-1",
+            "github",
+            "ISSUE",
+            "https://github.com/acme/billing/issues/7",
+        );
         until(|| sink.inner.get(&key).is_some()).await;
         let record = sink.inner.get(&key).expect("the record reaches the sink");
         assert_eq!(record.field("state"), Some(&json!("closed")));

@@ -220,6 +220,8 @@ impl GithubFakeBuilder {
                     format!("{p}/repos/{repo}/issues"),
                     issues,
                 )
+                // Issues are keyed by their web page, as the connector keys them.
+                .id_field("html_url")
                 .since_param("since", "updated_at"),
                 &api,
             )

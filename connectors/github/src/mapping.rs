@@ -106,8 +106,16 @@ pub struct Member {
     rename_all = "camelCase"
 )]
 pub struct Issue {
-    /// GitHub's numeric id (global, unlike `number`).
-    #[field(external_id)]
+    /// The key: the issue's web page, `https://HOST/OWNER/REPO/issues/N`
+    /// (`/pull/N` for a pull request). It is the one identifier a fetch and a
+    /// `pull_request` webhook share: the issues API gives a pull request its
+    /// *issue* id, the webhook its *pull request* id. Renaming a repository
+    /// changes it (GitHub redirects the old URL).
+    #[field(external_id, source = "html_url")]
+    pub key: String,
+    /// GitHub's numeric id (global, unlike `number`; for a pull request read
+    /// through the issues API, its issue id).
+    #[field(transform = "to_string")]
     pub id: String,
     /// When it was opened.
     #[field(created_at, source = "created_at")]
@@ -179,7 +187,12 @@ mod tests {
             record.as_ref().and_then(|r| r.field("isPullRequest")),
             Some(&json!(true))
         );
-        assert_eq!(record.as_ref().map(|r| r.external_id.as_str()), Some("1"));
+        let key = pr["html_url"].as_str().map(str::to_owned);
+        assert_eq!(record.as_ref().map(|r| r.external_id.clone()), key);
+        assert_eq!(
+            record.as_ref().and_then(|r| r.field("id")),
+            Some(&json!("1"))
+        );
         // The dynamic mapper over the descriptor agrees with the typed path.
         let dynamic = Issue::mapper()
             .ok()

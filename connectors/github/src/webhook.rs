@@ -12,10 +12,11 @@
 //! fetch. Deliveries of repositories outside the configured `repositories` are
 //! ignored when that list is set.
 //!
-//! **Pull request ids.** A pull request's own `id` (in `pull_request` events)
-//! differs from the id the issues API gives the same pull request, which is what a
-//! fetch keys it by. A record from a `pull_request` event is therefore keyed by
-//! the pull request id, not the issue id; see `docs/webhooks.md`.
+//! **Keys.** Issues are keyed by their web page (`html_url`), not by GitHub's
+//! numeric id: a pull request's own `id` (in `pull_request` events) differs from
+//! the issue id the issues API gives it, but both carry the same
+//! `https://github.com/OWNER/REPO/pull/N`. So a `pull_request` delivery updates
+//! the record a fetch stored.
 
 use connector_core::mapping::TypedMapping;
 use connector_core::serde_json::{self, Value, json};
@@ -40,11 +41,12 @@ use crate::mapping::{ISSUES, Issue};
 ///
 /// let verifier = WebhookVerifier::new(WebhookScheme::GitHub, "webhook-secret")?;
 /// let handler = GithubWebhookHandler::new(verifier.clone())?;
-/// let body = br#"{"action":"deleted","issue":{"id":42,"number":7,"title":"x","state":"open"},"repository":{"id":1,"full_name":"o/r"}}"#;
+/// let body = br#"{"action":"deleted","issue":{"id":42,"number":7,"title":"x","state":"open",
+///     "html_url":"https://github.com/o/r/issues/7"},"repository":{"id":1,"full_name":"o/r"}}"#;
 /// let mut headers = verifier.sign(body, Utc::now(), "d-1");
 /// headers.push(("X-GitHub-Event".into(), "issues".into()));
 /// let items = handler.verify_and_handle(&headers, body, Utc::now())?;
-/// assert!(matches!(&items[0], SyncItem::Deletion(d) if d.external_id == "42"));
+/// assert!(matches!(&items[0], SyncItem::Deletion(d) if d.external_id == "https://github.com/o/r/issues/7"));
 /// # Ok::<(), connector_core::ConnectorError>(())
 /// ```
 #[derive(Debug)]
@@ -211,8 +213,8 @@ impl WebhookHandler for GithubWebhookHandler {
             })?;
         if object_key == "issue" {
             if matches!(action, "deleted" | "transferred") {
-                let id = object.get("id").and_then(id_text).ok_or_else(|| {
-                    ConnectorError::new(ErrorKind::Decode, "the deleted issue has no `id`")
+                let id = object.get("html_url").and_then(id_text).ok_or_else(|| {
+                    ConnectorError::new(ErrorKind::Decode, "the deleted issue has no `html_url`")
                         .with_connector(crate::ID)
                         .with_operation("webhook")
                 })?;
@@ -249,6 +251,8 @@ mod tests {
         )
     }
 
+    const ISSUE_URL: &str = "https://github.com/octocat/Hello-World/issues/1347";
+
     fn issue(state: &str) -> Value {
         json!({
             "id": 1, "node_id": "MDU6SXNzdWUx", "number": 1347, "title": "Found a bug",
@@ -282,7 +286,7 @@ mod tests {
             )
             .unwrap();
             let record = items[0].as_record().unwrap();
-            assert_eq!(record.external_id, "1", "{action}");
+            assert_eq!(record.external_id, ISSUE_URL, "{action}");
             assert_eq!(record.entity_type, "ISSUE");
             assert_eq!(record.field("state"), Some(&json!("open")));
             assert_eq!(record.relationships[0].to_id, "1296269");
@@ -310,16 +314,19 @@ mod tests {
             };
             assert_eq!(
                 (deletion.entity_type.as_str(), deletion.external_id.as_str()),
-                ("ISSUE", "1")
+                ("ISSUE", ISSUE_URL)
             );
         }
     }
 
     #[test]
-    fn pull_requests_are_flagged_issues() {
+    fn pull_requests_are_flagged_issues_keyed_like_a_fetch() {
+        const PR_URL: &str = "https://github.com/octocat/Hello-World/pull/1347";
+        // The webhook's pull request object: its own id, not the issue id.
         let mut pr = issue("closed");
         pr["id"] = json!(1001);
         pr["url"] = json!("https://api.github.com/repos/octocat/Hello-World/pulls/1347");
+        pr["html_url"] = json!(PR_URL);
         pr["merged_at"] = json!("2011-04-23T10:00:00Z");
         let items = deliver(
             "pull_request",
@@ -327,10 +334,21 @@ mod tests {
         )
         .unwrap();
         let record = items[0].as_record().unwrap();
-        assert_eq!(record.external_id, "1001");
+        assert_eq!(record.external_id, PR_URL);
         assert_eq!(record.field("isPullRequest"), Some(&json!(true)));
         assert_eq!(record.field("state"), Some(&json!("closed")));
         assert!(record.field("mergedAt").is_some_and(|v| !v.is_null()));
+        // The same pull request read through the issues API carries its *issue*
+        // id; the key is the same, so the webhook updates the fetched record.
+        let mut fetched = issue("closed");
+        fetched["html_url"] = json!(PR_URL);
+        fetched["pull_request"] = json!({
+            "url": "https://api.github.com/repos/octocat/Hello-World/pulls/1347",
+            "html_url": PR_URL, "merged_at": "2011-04-23T10:00:00Z"
+        });
+        let fetched = Issue::map_source(&fetched, crate::ID).unwrap();
+        assert_eq!(fetched.external_id, record.external_id);
+        assert_ne!(fetched.field("id"), record.field("id"));
     }
 
     #[test]
