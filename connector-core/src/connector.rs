@@ -638,6 +638,13 @@ pub trait UniversalConnector: Send + Sync {
         Box::pin(stream::empty())
     }
 
+    /// The handler for this connector's webhooks, when it declares `realtime` and
+    /// was configured to receive them (a webhook secret). The default: none.
+    #[cfg(feature = "webhooks")]
+    fn webhook_handler(&self) -> Option<&dyn crate::webhook::WebhookHandler> {
+        None
+    }
+
     /// Releases resources (tokens, connections). The default does nothing.
     ///
     /// # Errors

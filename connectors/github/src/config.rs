@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use connector_core::secrecy::SecretString;
 use connector_core::{ConnectorError, FieldError, Result};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -34,7 +35,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// assert!(settings.include_pull_requests);
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct GithubSettings {
@@ -62,6 +63,12 @@ pub struct GithubSettings {
     /// The per-attempt request timeout in seconds; `0` disables it. Default: 30.
     #[serde(default)]
     pub request_timeout_secs: Option<u64>,
+    /// The secret GitHub signs webhook deliveries with (`X-Hub-Signature-256`).
+    /// When set, the connector's `webhook_handler()` verifies `issues` and
+    /// `pull_request` deliveries and maps them like a fetch.
+    #[serde(default)]
+    #[schemars(schema_with = "connector_core::credentials::optional_secret_schema")]
+    pub webhook_secret: Option<SecretString>,
 }
 
 fn default_base_url() -> String {
@@ -81,6 +88,7 @@ impl GithubSettings {
             repositories: Vec::new(),
             include_pull_requests: true,
             request_timeout_secs: None,
+            webhook_secret: None,
         }
     }
 

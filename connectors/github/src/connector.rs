@@ -46,6 +46,7 @@ pub struct GithubConnector {
     client: HttpClient,
     mappings: Vec<EntityMapping>,
     mappers: Vec<Mapper>,
+    webhook: Option<crate::GithubWebhookHandler>,
 }
 
 impl std::fmt::Debug for GithubConnector {
@@ -131,6 +132,7 @@ impl GithubConnector {
         client: HttpClient,
         mappings: Vec<EntityMapping>,
         mappers: Vec<Mapper>,
+        webhook: Option<crate::GithubWebhookHandler>,
     ) -> Self {
         Self {
             meta,
@@ -138,6 +140,7 @@ impl GithubConnector {
             client,
             mappings,
             mappers,
+            webhook,
         }
     }
 
@@ -310,6 +313,12 @@ impl GithubConnector {
 impl UniversalConnector for GithubConnector {
     fn metadata(&self) -> &ConnectorMetadata {
         &self.meta
+    }
+
+    fn webhook_handler(&self) -> Option<&dyn connector_core::webhook::WebhookHandler> {
+        self.webhook
+            .as_ref()
+            .map(|h| h as &dyn connector_core::webhook::WebhookHandler)
     }
 
     fn mappings(&self) -> &[EntityMapping] {

@@ -94,12 +94,23 @@ impl ConnectorFactory for GithubConnectorFactory {
             mappers.push(Mapper::with_registry(&mapping, &registry)?);
             mappings.push(mapping);
         }
+        let webhook = match &settings.webhook_secret {
+            Some(secret) => {
+                use connector_core::secrecy::ExposeSecret as _;
+                use connector_core::webhook::{WebhookScheme, WebhookVerifier};
+                let verifier = WebhookVerifier::new(WebhookScheme::GitHub, secret.expose_secret())
+                    .map_err(|e| e.with_context("field", "settings.webhook_secret"))?;
+                Some(GithubWebhookHandler::from_config(&config, verifier)?)
+            }
+            None => None,
+        };
         Ok(Box::new(GithubConnector::new(
             metadata(),
             settings,
             client,
             mappings,
             mappers,
+            webhook,
         )))
     }
 }

@@ -535,3 +535,54 @@ async fn live() {
     .await;
     assert!(records(&items).len() <= 5);
 }
+
+/// A connector configured with a webhook secret hands out its handler through the
+/// trait; the handler verifies signed deliveries and keys them like a fetch; the
+/// secret never appears in `Debug`.
+#[tokio::test]
+async fn the_connector_hands_out_its_webhook_handler() {
+    const SECRET: &str = "whsec-canary-2f9d";
+    let fake = GithubFake::builder().start().await;
+    let mut config = fake.config();
+    config.settings["webhook_secret"] = json!(SECRET);
+    let connector = connect(config).await;
+    let handler = connector
+        .webhook_handler()
+        .expect("configured with a secret");
+    assert_eq!(handler.connector_id(), "github");
+    let repo = fake.issue_repositories()[0].clone();
+    let body = json!({
+        "action": "closed",
+        "issue": {"id": 7, "number": 3, "title": "t", "state": "closed",
+                  "html_url": format!("https://github.com/{repo}/issues/3")},
+        "repository": {"id": 1, "full_name": repo}
+    })
+    .to_string();
+    let now = connector_core::chrono::Utc::now();
+    let mut headers = handler.verifier().sign(body.as_bytes(), now, "delivery-1");
+    headers.push(("X-GitHub-Event".into(), "issues".into()));
+    let items = handler
+        .verify_and_handle(&headers, body.as_bytes(), now)
+        .expect("verified");
+    let record = items[0].as_record().expect("a record");
+    assert_eq!(
+        record.external_id,
+        format!("https://github.com/{repo}/issues/3")
+    );
+    let tampered = body.replace("closed", "open");
+    assert!(
+        handler
+            .verify_and_handle(&headers, tampered.as_bytes(), now)
+            .is_err()
+    );
+    let settings: connector_github::GithubSettings = {
+        let mut config = fake.config();
+        config.settings["webhook_secret"] = json!(SECRET);
+        config.settings().expect("settings")
+    };
+    let printed = format!("{settings:?} {:?}", handler.verifier());
+    assert!(!printed.contains(SECRET), "{printed}");
+
+    let without = connect(fake.config()).await;
+    assert!(without.webhook_handler().is_none());
+}
