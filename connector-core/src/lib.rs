@@ -69,7 +69,7 @@ pub use async_trait::async_trait;
 /// Re-exported datetime types.
 pub use chrono;
 /// `#[derive(EntityMapping)]`: a typed mapping checked at compile time (feature
-/// `derive`). The derive and the [`EntityMapping`](mapping::EntityMapping) data type
+/// `derive`). The derive and the [`EntityMapping`](struct@mapping::EntityMapping) data type
 /// share a name, as serde's derives share their traits' names.
 #[cfg(feature = "derive")]
 pub use connector_derive::EntityMapping;

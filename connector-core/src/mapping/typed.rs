@@ -11,7 +11,7 @@
 //! `required` and validation rules are compiled from the descriptor once (the
 //! private `Plan` below) and applied with the same code the [`Mapper`] uses; the
 //! value each field ends up with is then converted to the field's Rust type with the
-//! [`coerce`](super::coerce) helpers. A source object maps to the same record either
+//! [`coerce`] helpers. A source object maps to the same record either
 //! way. Values are read borrowed from the source; only the struct's own values are
 //! allocated.
 //!

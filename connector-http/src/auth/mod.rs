@@ -59,7 +59,7 @@ pub use sigv4::{AwsSigV4, SigV4Output};
 /// [`Config`](connector_core::ErrorKind::Config) for an OAuth2 kind without
 /// `token_url`, and for API keys, service accounts, AWS keys and custom credentials:
 /// where those go (header name, service, region) is the connector's knowledge, so
-/// it builds [`ApiKey`], [`GoogleServiceAccount`] or [`AwsSigV4`] itself.
+/// it builds [`ApiKey`], `GoogleServiceAccount` (feature `jwt`) or [`AwsSigV4`] itself.
 pub fn from_credentials(
     credentials: &connector_core::Credentials,
 ) -> Result<Option<std::sync::Arc<dyn AuthStrategy>>> {

@@ -365,7 +365,7 @@ impl<F: ContractFixture> ContractSuite<F> {
 }
 
 /// Runs `test` for `fixture` as a Rust test: panics when it fails, prints the
-/// reason when it is skipped. The body of every test [`contract_suite!`]
+/// reason when it is skipped. The body of every test [`contract_suite!`](crate::contract_suite!)
 /// generates.
 ///
 /// # Panics

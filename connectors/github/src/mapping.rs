@@ -1,6 +1,6 @@
 //! How GitHub objects become records: one `#[derive(EntityMapping)]` struct per
 //! entity. The derive checks every path and attribute at compile time and produces
-//! the [`EntityMapping`](connector_core::EntityMapping) descriptor the connector
+//! the [`EntityMapping`](struct@connector_core::EntityMapping) descriptor the connector
 //! maps with (after any per-config overrides).
 //!
 //! | entity | endpoint | target type |
