@@ -436,6 +436,42 @@ impl ConnectorError {
         self
     }
 
+    /// Adds what the vendor said about the failure and a vendor-specific hint to the
+    /// message, the same way for every connector:
+    /// `{message}: GitHub says "Bad credentials" (the token was revoked or expired)`.
+    /// Either part may be absent; with neither, the error is returned unchanged.
+    ///
+    /// ```
+    /// use connector_core::{ConnectorError, ErrorKind};
+    ///
+    /// let err = ConnectorError::new(ErrorKind::Auth, "HTTP 401 Unauthorized")
+    ///     .with_vendor_explanation("Jira", Some("Client must be authenticated"), Some("use an API token"));
+    /// assert_eq!(
+    ///     err.message(),
+    ///     "HTTP 401 Unauthorized: Jira says \"Client must be authenticated\" (use an API token)"
+    /// );
+    /// ```
+    pub fn with_vendor_explanation(
+        self,
+        vendor: &str,
+        said: Option<&str>,
+        hint: Option<&str>,
+    ) -> Self {
+        let said = said.map(str::trim).filter(|s| !s.is_empty());
+        let hint = hint.map(str::trim).filter(|h| !h.is_empty());
+        if said.is_none() && hint.is_none() {
+            return self;
+        }
+        let mut message = self.message().to_owned();
+        if let Some(said) = said {
+            message.push_str(&format!(": {vendor} says \"{said}\""));
+        }
+        if let Some(hint) = hint {
+            message.push_str(&format!(" ({hint})"));
+        }
+        self.with_message(message)
+    }
+
     /// Replaces the message, keeping kind, status and context.
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
         self.0.message = message.into();

@@ -165,17 +165,7 @@ pub fn explain(err: ConnectorError) -> ConnectorError {
         }
         _ => None,
     };
-    if said.is_none() && hint.is_none() {
-        return err;
-    }
-    let mut message = err.message().to_owned();
-    if let Some(said) = said {
-        message.push_str(&format!(": GitHub says \"{said}\""));
-    }
-    if let Some(hint) = hint {
-        message.push_str(&format!(" ({hint})"));
-    }
-    err.with_message(message)
+    err.with_vendor_explanation("GitHub", said.as_deref(), hint)
 }
 
 #[cfg(test)]

@@ -124,17 +124,7 @@ pub fn explain(err: ConnectorError) -> ConnectorError {
         ErrorKind::PermissionDenied => Some("the account lacks the Browse projects permission"),
         _ => None,
     };
-    if said.is_none() && hint.is_none() {
-        return err;
-    }
-    let mut message = err.message().to_owned();
-    if let Some(said) = said {
-        message.push_str(&format!(": Jira says \"{}\"", said.trim()));
-    }
-    if let Some(hint) = hint {
-        message.push_str(&format!(" ({hint})"));
-    }
-    err.with_message(message)
+    err.with_vendor_explanation("Jira", said.as_deref(), hint)
 }
 
 #[cfg(test)]

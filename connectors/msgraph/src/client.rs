@@ -153,30 +153,17 @@ pub fn describe(err: ConnectorError) -> ConnectorError {
             Some("the access token was refused; check the tenant and app registration")
         }
         (Some(403), _) => Some(
-            "grant the app the application permissions User.Read.All and GroupMember.Read.All \
-             (or Directory.Read.All) and give admin consent",
+            "grant the app the application permissions User.Read.All and GroupMember.Read.All, \
+             or Directory.Read.All, and give admin consent",
         ),
         (Some(410), _) => Some("the delta token expired; a full read starts a new round"),
         _ => None,
     };
-    let mut message = err.message().to_owned();
-    if let Some((code, what)) = said {
-        message.push_str(": ");
-        message.push_str(&code);
-        if !what.is_empty() {
-            message.push_str(" (");
-            message.push_str(&what);
-            message.push(')');
-        }
-    }
-    if let Some(hint) = hint {
-        message.push_str("; ");
-        message.push_str(hint);
-    }
-    if message == err.message() {
-        return err;
-    }
-    err.with_message(message)
+    let said = said.map(|(code, what)| match what.is_empty() {
+        true => code,
+        false => format!("{code}: {what}"),
+    });
+    err.with_vendor_explanation("Microsoft Graph", said.as_deref(), hint)
 }
 
 #[cfg(test)]
@@ -230,28 +217,28 @@ mod tests {
                 None,
                 r#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation.","innerError":{"date":"2021-12-09T17:41:54","request-id":"b1909fc0","client-request-id":"836e08bb"}}}"#,
                 ErrorKind::PermissionDenied,
-                "the server answered 403 Forbidden: Authorization_RequestDenied (Insufficient privileges to complete the operation.); grant the app the application permissions User.Read.All and GroupMember.Read.All (or Directory.Read.All) and give admin consent",
+                "the server answered 403 Forbidden: Microsoft Graph says \"Authorization_RequestDenied: Insufficient privileges to complete the operation.\" (grant the app the application permissions User.Read.All and GroupMember.Read.All, or Directory.Read.All, and give admin consent)",
             ),
             (
                 401,
                 None,
                 r#"{"error":{"code":"InvalidAuthenticationToken","message":"Access token has expired."}}"#,
                 ErrorKind::Auth,
-                "the server answered 401 Unauthorized: InvalidAuthenticationToken (Access token has expired.); the access token was refused; check the tenant and app registration",
+                "the server answered 401 Unauthorized: Microsoft Graph says \"InvalidAuthenticationToken: Access token has expired.\" (the access token was refused; check the tenant and app registration)",
             ),
             (
                 401,
                 Some("token_refresh"),
                 r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 1\r\nCorrelation ID: 2","error_codes":[7000215]}"#,
                 ErrorKind::Auth,
-                "the token endpoint rejected the grant: invalid_client (AADSTS7000215: Invalid client secret provided.); check the tenant, client id and client secret of the app registration",
+                "the token endpoint rejected the grant: Microsoft Graph says \"invalid_client: AADSTS7000215: Invalid client secret provided.\" (check the tenant, client id and client secret of the app registration)",
             ),
             (
                 400,
                 None,
                 r#"{"error":{"code":"Request_BadRequest","message":"Invalid page size specified: '1000'. Must be between 1 and 999 inclusive."}}"#,
                 ErrorKind::Config,
-                "the server answered 400 Bad Request: Request_BadRequest (Invalid page size specified: '1000'. Must be between 1 and 999 inclusive.)",
+                "the server answered 400 Bad Request: Microsoft Graph says \"Request_BadRequest: Invalid page size specified: '1000'. Must be between 1 and 999 inclusive.\"",
             ),
             (
                 502,

@@ -155,33 +155,20 @@ pub fn describe(err: ConnectorError) -> ConnectorError {
     let hint = match (status, err.kind()) {
         (Some(401), _) => Some("check the user name and password or the OAuth client"),
         (Some(403), _) => {
-            Some("the user needs read access (e.g. the `cmdb_read` or `itil` role) to the table")
+            Some("the user needs read access to the table, e.g. the `cmdb_read` or `itil` role")
         }
         (Some(404), _) => Some("the table does not exist, or an ACL hides it from this user"),
         (Some(s), ErrorKind::Unavailable) if (200..300).contains(&s) => Some(
-            "the instance answered with an HTML page: a developer instance may be hibernating \
-             (wake it at developer.servicenow.com) or a login portal sits in front of the API",
+            "the instance answered with an HTML page: a developer instance may be hibernating, \
+             wake it at developer.servicenow.com, or a login portal sits in front of the API",
         ),
         _ => None,
     };
-    let mut message = err.message().to_owned();
-    if let Some((what, detail)) = said {
-        message.push_str(": ");
-        message.push_str(&what);
-        if let Some(detail) = detail {
-            message.push_str(" (");
-            message.push_str(&detail);
-            message.push(')');
-        }
-    }
-    if let Some(hint) = hint {
-        message.push_str("; ");
-        message.push_str(hint);
-    }
-    if message == err.message() {
-        return err;
-    }
-    err.with_message(message)
+    let said = said.map(|(what, detail)| match detail {
+        Some(detail) => format!("{what} ({detail})"),
+        None => what,
+    });
+    err.with_vendor_explanation("ServiceNow", said.as_deref(), hint)
 }
 
 #[cfg(test)]
@@ -284,25 +271,25 @@ mod tests {
                 401,
                 r#"{"error":{"message":"User Not Authenticated","detail":"Required to provide Auth information"},"status":"failure"}"#,
                 ErrorKind::Auth,
-                "the server answered 401 Unauthorized: User Not Authenticated (Required to provide Auth information); check the user name and password or the OAuth client",
+                "the server answered 401 Unauthorized: ServiceNow says \"User Not Authenticated (Required to provide Auth information)\" (check the user name and password or the OAuth client)",
             ),
             (
                 403,
                 r#"{"error":{"message":"User Not Authorized","detail":"Failed API level ACL Validation"},"status":"failure"}"#,
                 ErrorKind::PermissionDenied,
-                "the server answered 403 Forbidden: User Not Authorized (Failed API level ACL Validation); the user needs read access (e.g. the `cmdb_read` or `itil` role) to the table",
+                "the server answered 403 Forbidden: ServiceNow says \"User Not Authorized (Failed API level ACL Validation)\" (the user needs read access to the table, e.g. the `cmdb_read` or `itil` role)",
             ),
             (
                 400,
                 r#"{"error":{"message":"offset is -1","detail":"Negative offset is not supported"},"status":"failure"}"#,
                 ErrorKind::Config,
-                "the server answered 400 Bad Request: offset is -1 (Negative offset is not supported)",
+                "the server answered 400 Bad Request: ServiceNow says \"offset is -1 (Negative offset is not supported)\"",
             ),
             (
                 400,
                 r#"{"error":{"message":"Invalid table cmdb_ci_nope","detail":null},"status":"failure"}"#,
                 ErrorKind::Config,
-                "the server answered 400 Bad Request: Invalid table cmdb_ci_nope",
+                "the server answered 400 Bad Request: ServiceNow says \"Invalid table cmdb_ci_nope\"",
             ),
             (
                 500,
@@ -314,7 +301,7 @@ mod tests {
                 200,
                 "<html><head><title>Instance Hibernating page</title></head></html>",
                 ErrorKind::Unavailable,
-                "the server answered 200 OK; the instance answered with an HTML page: a developer instance may be hibernating (wake it at developer.servicenow.com) or a login portal sits in front of the API",
+                "the server answered 200 OK (the instance answered with an HTML page: a developer instance may be hibernating, wake it at developer.servicenow.com, or a login portal sits in front of the API)",
             ),
         ];
         for (status, body, kind, message) in cases {

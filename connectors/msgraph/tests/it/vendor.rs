@@ -135,7 +135,9 @@ async fn a_wrong_secret_is_an_authentication_failure_naming_aadsts() {
     let result = c.test_connection().await;
     assert!(!result.success && !result.authenticated);
     assert!(
-        result.message.contains("invalid_client (AADSTS7000215"),
+        result
+            .message
+            .contains("Microsoft Graph says \"invalid_client: AADSTS7000215"),
         "{}",
         result.message
     );

@@ -136,7 +136,7 @@ async fn errors_carry_what_servicenow_said() {
     assert!(
         result
             .message
-            .contains("401 Unauthorized: User Not Authenticated ("),
+            .contains("401 Unauthorized: ServiceNow says \"User Not Authenticated ("),
         "{}",
         result.message
     );
@@ -154,7 +154,7 @@ async fn errors_carry_what_servicenow_said() {
     assert!(
         result
             .message
-            .contains("403 Forbidden: User Not Authorized ("),
+            .contains("403 Forbidden: ServiceNow says \"User Not Authorized ("),
         "{}",
         result.message
     );
