@@ -70,9 +70,11 @@ pub mod ratelimit;
 mod response;
 pub mod retry;
 pub mod secret;
+mod settings;
 pub mod tls;
 
 pub use base_url::checked_base_url;
+pub use settings::{DEFAULT_REQUEST_TIMEOUT, HttpSettings};
 pub use classify::{Classifier, RetryReason, Verdict};
 pub use client::{HttpClient, HttpClientBuilder, MAX_ERROR_BODY, RequestBuilder, SDK_USER_AGENT};
 pub use ratelimit::RateLimit;

@@ -10,15 +10,10 @@
 // ---- The connector: everything a real one needs. ----------------------------
 use connector_core::chrono::{DateTime, SecondsFormat, Utc};
 use connector_core::{schemars, sync, *};
-use connector_http::{HttpClient, paginate::Pagination};
+use connector_http::{HttpClient, HttpSettings, paginate::Pagination};
 
-#[derive(Debug, EntityMapping)]
-#[entity(
-    source = "tasks",
-    target = "TASK",
-    display_name = "Tasks",
-    rename_all = "camelCase"
-)]
+#[derive(EntityMapping)]
+#[entity(source = "tasks", target = "TASK", display_name = "Tasks")]
 struct Task {
     #[field(external_id)]
     id: String,
@@ -30,14 +25,6 @@ struct Task {
     updated_at: Option<DateTime<Utc>>,
     #[relationship(target = "TASK", kind = "DEPENDS_ON")]
     blocked_by: Vec<String>,
-}
-
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct Settings {
-    /// The API root, e.g. `https://tasks.acme.example`.
-    #[schemars(url)]
-    base_url: String,
 }
 
 struct AcmeTasksFactory;
@@ -67,15 +54,12 @@ impl ConnectorFactory for AcmeTasksFactory {
     }
 
     fn settings_schema(&self) -> schemars::Schema {
-        schemars::schema_for!(Settings)
+        schemars::schema_for!(HttpSettings)
     }
 
     async fn connect(&self, config: ConnectorConfig) -> Result<Box<dyn UniversalConnector>> {
-        let settings: Settings = config.settings()?;
-        let client = HttpClient::builder(settings.base_url)
-            .with_connector("acme-tasks")
-            .with_credentials(&config.credentials)
-            .build()?;
+        let settings: HttpSettings = config.settings()?;
+        let client = settings.client("acme-tasks", &config.credentials)?;
         let mappings = vec![Task::entity_mapping().clone()];
         Ok(Box::new(AcmeTasks {
             meta: self.metadata(),
@@ -213,7 +197,10 @@ mod contract {
             config(base_url, secret)
         }
         fn bad_config(&self, _base_url: &str) -> BadConfig {
-            BadConfig::new(config("not a url", "t"), "settings.base_url")
+            BadConfig::new(
+                config("http://tasks.acme.example", "t"),
+                "settings.base_url",
+            )
         }
     }
 
