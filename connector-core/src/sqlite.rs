@@ -21,6 +21,11 @@
 //!
 //! Calls run SQLite directly inside the async methods (blocking for one batch's
 //! statements and an fsync); see the [sink module docs](crate::sink#blocking-io).
+//! The exception is [`write_batch`](Sink::write_batch) of a batch of 64 or more
+//! records: it serialises the records in the caller's task and runs the statements
+//! and the fsync on a short-lived thread, so the import pipeline reads the next
+//! pages meanwhile (dropping the call waits for that thread, so a write is always
+//! finished once its call is gone).
 //! One store value is one connection and serves one run at a time: between `begin`
 //! and `commit` of an atomic run, every other call on the same store takes part in
 //! that transaction. For concurrent runs open one store per run on the same file;
@@ -29,7 +34,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -173,7 +178,7 @@ pub struct SyncLogEntry {
 /// assert_eq!(store.get(&RecordKey::new("org", "jira", "ISSUE", "10001")).unwrap(), None);
 /// ```
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
     path: Option<PathBuf>,
 }
 
@@ -216,6 +221,12 @@ fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
 
 fn parse_opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>> {
     s.as_deref().map(parse_ts).transpose()
+}
+
+fn lock_conn(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic inside a locked section leaves at worst an open transaction, which the
+    // next `begin` rolls back.
+    conn.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -283,15 +294,13 @@ impl SqliteStore {
             .map_err(db_err("create the tables"))?;
         }
         Ok(Self {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
             path,
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic inside a locked section leaves at worst an open transaction, which
-        // the next `begin` rolls back.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        lock_conn(&self.conn)
     }
 
     /// The database file, unless in memory.
@@ -917,10 +926,72 @@ fn lookup_records(conn: &Connection, keys: &[RecordKey]) -> Result<Vec<Option<Re
     Ok(out)
 }
 
+/// The fewest record writes in a batch [`SqliteStore::write_batch`] hands to a
+/// thread of its own.
+const THREADED_WRITE_MIN: usize = 64;
+
+/// Joins the write thread when dropped (also when the call is abandoned).
+struct JoinOnDrop(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for JoinOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// A batch made ready for the writer thread: records serialised, everything owned.
+struct PreparedBatch {
+    job_id: String,
+    state_key: StateKey,
+    writes: Vec<PreparedWrite>,
+    deletions: Vec<(RecordKey, Option<DateTime<Utc>>)>,
+    checkpoint: Option<Checkpoint>,
+}
+
+struct PreparedWrite {
+    key: RecordKey,
+    action: WriteAction,
+    json: String,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    relationships: Vec<Relationship>,
+}
+
+impl PreparedBatch {
+    fn new(batch: &Batch) -> Result<Self> {
+        let writes = batch
+            .writes
+            .iter()
+            .map(|w| {
+                Ok(PreparedWrite {
+                    key: w.key.clone(),
+                    action: w.action,
+                    json: serde_json::to_string(&w.record)?,
+                    created_at: w.record.created_at.map(ts),
+                    updated_at: w.record.updated_at.map(ts),
+                    relationships: w.record.relationships.clone(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            job_id: batch.scope.job_id.clone(),
+            state_key: batch.state_key.clone(),
+            writes,
+            deletions: batch
+                .deletions
+                .iter()
+                .map(|d| (batch.deletion_key(d), d.deleted_at))
+                .collect(),
+            checkpoint: batch.checkpoint.clone(),
+        })
+    }
+}
+
 /// Writes a batch inside the current transaction.
-fn apply_batch(conn: &Connection, batch: &Batch) -> Result<()> {
+fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
     let now = ts(Utc::now());
-    let scope = &batch.scope;
     let mut upsert = conn
         .prepare_cached(
             "INSERT INTO records (organization, connector, entity, external_id, record, \
@@ -969,17 +1040,16 @@ fn apply_batch(conn: &Connection, batch: &Batch) -> Result<()> {
         .map_err(db_err("write records"))?;
     for write in &batch.writes {
         let k = &write.key;
-        let json = serde_json::to_string(&write.record)?;
         let p = params![
             k.organization,
             k.connector,
             k.entity,
             k.external_id,
-            json,
-            write.record.created_at.map(ts),
-            write.record.updated_at.map(ts),
+            write.json,
+            write.created_at,
+            write.updated_at,
             now,
-            scope.job_id
+            batch.job_id
         ];
         let inserted = write.action == WriteAction::Create
             && insert_new.execute(p).map_err(db_err("write records"))? == 1;
@@ -994,7 +1064,7 @@ fn apply_batch(conn: &Connection, batch: &Batch) -> Result<()> {
                 ])
                 .map_err(db_err("write relationships"))?;
         }
-        for rel in &write.record.relationships {
+        for rel in &write.relationships {
             insert_rel
                 .execute(params![
                     k.organization,
@@ -1020,7 +1090,7 @@ fn apply_batch(conn: &Connection, batch: &Batch) -> Result<()> {
             k.connector,
             k.entity,
             k.external_id,
-            scope.job_id,
+            batch.job_id,
             action,
             now,
             None::<String>
@@ -1034,20 +1104,19 @@ fn apply_batch(conn: &Connection, batch: &Batch) -> Result<()> {
                  AND entity = ?3 AND external_id = ?4",
             )
             .map_err(db_err("delete records"))?;
-        for deletion in &batch.deletions {
-            let k = batch.deletion_key(deletion);
+        for (k, deleted_at) in &batch.deletions {
             let p = params![k.organization, k.connector, k.entity, k.external_id];
             delete.execute(p).map_err(db_err("delete records"))?;
             clear_rels
                 .execute(p)
                 .map_err(db_err("delete relationships"))?;
-            let deleted_at = ts(deletion.deleted_at.unwrap_or_else(Utc::now));
+            let deleted_at = ts(deleted_at.unwrap_or_else(Utc::now));
             log.execute(params![
                 k.organization,
                 k.connector,
                 k.entity,
                 k.external_id,
-                scope.job_id,
+                batch.job_id,
                 "delete",
                 now,
                 Some(deleted_at)
@@ -1152,8 +1221,42 @@ impl Sink for SqliteStore {
     }
 
     async fn write_batch(&self, batch: &Batch) -> Result<()> {
-        let conn = self.lock();
-        in_transaction(&conn, |c| apply_batch(c, batch))
+        // The records are serialised here; for a large batch the statements and
+        // the fsync run on a thread of their own, so the caller's task (the pipeline
+        // reading the next page) keeps going meanwhile, on any executor. Dropping
+        // this future waits for the thread: as with an inline write, once the call
+        // is gone its write is done (the batch and its checkpoint landed together,
+        // or not at all). Small batches are written inline: a thread costs more
+        // than it hides.
+        let prepared = PreparedBatch::new(batch)?;
+        if prepared.writes.len() < THREADED_WRITE_MIN {
+            let conn = self.lock();
+            return in_transaction(&conn, |c| apply_batch(c, &prepared));
+        }
+        let conn = Arc::clone(&self.conn);
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let write = move || {
+            let conn = lock_conn(&conn);
+            in_transaction(&conn, |c| apply_batch(c, &prepared))
+        };
+        let spawned = std::thread::Builder::new()
+            .name("sqlite-write".into())
+            .spawn(move || {
+                let _ = tx.send(write());
+            });
+        let _join = match spawned {
+            Ok(handle) => JoinOnDrop(Some(handle)),
+            Err(err) => {
+                return Err(ConnectorError::unexpected(format!(
+                    "SQLite store: could not start the write thread: {err}"
+                )));
+            }
+        };
+        rx.await.unwrap_or_else(|_| {
+            Err(ConnectorError::unexpected(
+                "SQLite store: the write thread stopped without an answer",
+            ))
+        })
     }
 
     async fn resolve_relationships(
@@ -1349,6 +1452,40 @@ mod tests {
                 .map(|i| record(&i.to_string(), "x"));
             assert_eq!(f, &expected, "{k:?}");
         }
+    }
+
+    #[test]
+    fn a_large_write_is_done_when_its_call_is_dropped_and_runs_on_any_executor() {
+        let records: Vec<Record> = (0..THREADED_WRITE_MIN * 2)
+            .map(|i| record(&i.to_string(), "x"))
+            .collect();
+        let scope = RunScope::new("job", "org", "jira", false);
+        let mut batch = Batch::new(scope.clone(), StateKey::new("org", "jira", "ISSUE"));
+        for r in &records {
+            batch.writes.push(RecordWrite::new(
+                scope.key_of(r),
+                WriteAction::Create,
+                r.clone(),
+            ));
+        }
+        let store = SqliteStore::open_in_memory().unwrap_or_else(|e| panic!("open: {e}"));
+        {
+            let mut write = store.write_batch(&batch);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let _ = write.as_mut().poll(&mut cx);
+        } // dropped, most likely mid-write
+        assert_eq!(
+            store.count_records("org", "jira").ok(),
+            Some(records.len() as u64)
+        );
+        // Without a tokio runtime.
+        let other = SqliteStore::open_in_memory().unwrap_or_else(|e| panic!("open: {e}"));
+        futures::executor::block_on(other.write_batch(&batch))
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        assert_eq!(
+            other.count_records("org", "jira").ok(),
+            Some(records.len() as u64)
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ mod journal;
 mod progress;
 mod report;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,7 +38,7 @@ use chrono::Utc;
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::connector::{FetchOptions, UniversalConnector};
+use crate::connector::{FetchOptions, SyncStream, UniversalConnector};
 use crate::error::{ConnectorError, ErrorKind, FieldError, Result};
 use crate::record::{Deletion, Record, SyncItem};
 use crate::sink::{
@@ -650,6 +650,33 @@ async fn next_or_cancel<S: Stream + Unpin>(stream: &mut S, token: &CancelToken) 
     .await
 }
 
+/// Stream items read ahead, in order; a `None` is the end of the stream (which is
+/// then not polled again).
+type ReadAhead = VecDeque<Option<Result<SyncItem>>>;
+
+/// Awaits `write`, reading up to `limit` items of `stream` into `ahead` meanwhile.
+async fn write_reading_ahead<S: Stream + Unpin>(
+    write: impl Future<Output = Result<()>>,
+    stream: &mut S,
+    ahead: &mut VecDeque<Option<S::Item>>,
+    limit: usize,
+) -> Result<()> {
+    let mut write = std::pin::pin!(write);
+    futures::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = write.as_mut().poll(cx) {
+            return Poll::Ready(result);
+        }
+        while ahead.len() < limit && !matches!(ahead.back(), Some(None)) {
+            match stream.poll_next_unpin(cx) {
+                Poll::Ready(item) => ahead.push_back(item),
+                Poll::Pending => break,
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// The items read since the last batch was written.
 #[derive(Default)]
 struct Pending {
@@ -851,15 +878,22 @@ impl<'p> Run<'p> {
         let connector: &'p dyn UniversalConnector = &*p.connector;
         let mut stream = connector.fetch(entity, fetch);
         let mut pending = Pending::default();
+        // Items read from the stream while the previous batch was being written.
+        let mut ahead: ReadAhead = VecDeque::new();
         loop {
-            let item = match next_or_cancel(&mut stream, &p.cancel).await {
+            let next = match ahead.pop_front() {
+                Some(_) if p.cancel.is_cancelled() => Next::Cancelled,
+                Some(item) => Next::Item(item),
+                None => next_or_cancel(&mut stream, &p.cancel).await,
+            };
+            let item = match next {
                 Next::Item(Some(item)) => item,
                 Next::Item(None) => break,
                 Next::Cancelled => {
                     if !self.scope.atomic {
                         // Keep what was read: the batch goes out with the last
                         // checkpoint seen, which covers no more than what is stored.
-                        self.flush(entity, &key, &mut pending).await?;
+                        self.flush(entity, &key, &mut pending, None).await?;
                     }
                     return Err(ConnectorError::new(
                         ErrorKind::Cancelled,
@@ -879,7 +913,8 @@ impl<'p> Run<'p> {
                 Ok(SyncItem::Checkpoint(checkpoint)) => {
                     pending.checkpoint = Some(checkpoint);
                     if pending.items >= p.options.batch_size {
-                        self.flush(entity, &key, &mut pending).await?;
+                        let read = Some((&mut stream, &mut ahead));
+                        self.flush(entity, &key, &mut pending, read).await?;
                     }
                     continue;
                 }
@@ -899,10 +934,11 @@ impl<'p> Run<'p> {
             // Batches end at checkpoints, so a resumed run re-reads nothing that is
             // stored; a stream that checkpoints rarely is cut at twice the size.
             if pending.items >= p.options.batch_size.saturating_mul(2) {
-                self.flush(entity, &key, &mut pending).await?;
+                let read = Some((&mut stream, &mut ahead));
+                self.flush(entity, &key, &mut pending, read).await?;
             }
         }
-        self.flush(entity, &key, &mut pending).await
+        self.flush(entity, &key, &mut pending, None).await
     }
 
     fn entity_mut(&mut self) -> &mut EntityReport {
@@ -964,8 +1000,17 @@ impl<'p> Run<'p> {
     }
 
     /// Dedupes the pending records against the sink and writes them as one batch
-    /// with the latest checkpoint.
-    async fn flush(&mut self, entity: &str, key: &StateKey, pending: &mut Pending) -> Result<()> {
+    /// with the latest checkpoint. With `read_ahead`, reads up to a batch of items
+    /// from the stream into the buffer while a sink's write is pending (a sink that
+    /// writes inside `poll` finishes first and nothing is read ahead); they are
+    /// staged, in order, after the write.
+    async fn flush(
+        &mut self,
+        entity: &str,
+        key: &StateKey,
+        pending: &mut Pending,
+        read_ahead: Option<(&mut SyncStream<'p>, &mut ReadAhead)>,
+    ) -> Result<()> {
         let records = std::mem::take(&mut pending.records);
         pending.positions.clear();
         pending.items = 0;
@@ -1028,11 +1073,15 @@ impl<'p> Run<'p> {
             self.entity_mut().counts.add(&counts);
             return Ok(());
         }
-        self.p
-            .sink
-            .write_batch(&batch)
-            .await
-            .map_err(|e| e.with_entity(entity).with_operation("write_batch"))?;
+        let write = self.p.sink.write_batch(&batch);
+        let written = match read_ahead {
+            Some((stream, ahead)) => {
+                let limit = self.p.options.batch_size.max(1);
+                write_reading_ahead(write, stream, ahead, limit).await
+            }
+            None => write.await,
+        };
+        written.map_err(|e| e.with_entity(entity).with_operation("write_batch"))?;
         let written = batch.writes.len() as u64;
         if self.scope.atomic {
             self.written_pending += written;

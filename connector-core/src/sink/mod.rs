@@ -31,6 +31,9 @@
 //! batch's worth of writing plus an fsync. On a multi-threaded runtime that is
 //! usually acceptable; if it is not, run the import on a dedicated thread (for
 //! example `tokio::task::spawn_blocking` around `futures::executor::block_on`).
+//! The SQLite store writes large batches on a thread of its own (see
+//! [its docs](crate::sqlite::SqliteStore)); the pipeline reads ahead from the
+//! connector while any sink's write is pending.
 
 mod jsonl;
 mod memory;

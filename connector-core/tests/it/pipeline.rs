@@ -470,6 +470,48 @@ async fn crash_after_k_batches_and_resume_loses_and_duplicates_nothing() {
     }
 }
 
+/// As above with batches large enough that the SQLite store writes them on its own
+/// thread and the pipeline reads ahead meanwhile: a failure after k batches, for
+/// every k, then a resume, still loses and duplicates nothing.
+#[tokio::test]
+async fn crash_and_resume_with_large_batches_written_while_reading_ahead() {
+    let items = apps(450); // pages of 70, batches of 140 (two pages)
+    for mode in [CommitMode::PerBatch, CommitMode::Atomic] {
+        for k in 0..=4 {
+            let dir = tempfile::tempdir().unwrap();
+            let sink = AnySink::new(Kind::Sqlite, dir.path());
+            let source = Arc::new(Source::new(70).with("apps", items.clone()).yielding());
+            let options = ImportOptions::new()
+                .with_batch_size(140)
+                .with_commit_mode(mode);
+            let first = pipeline(source.clone(), sink.failing(k), options.clone())
+                .run()
+                .await;
+            let created_first = match (&first, mode) {
+                (Ok(report), _) => report.totals.created,
+                (Err(_), CommitMode::Atomic) => 0,
+                (Err(err), CommitMode::PerBatch) => err.report().totals.created,
+            };
+            assert_eq!(
+                sink.contents("APP").len() as u64,
+                created_first,
+                "{mode:?} k={k}"
+            );
+            let resumed = pipeline(source.clone(), sink.sink(), options)
+                .run()
+                .await
+                .unwrap();
+            assert_eq!(resumed.totals.updated, 0, "{mode:?} k={k}");
+            assert_eq!(
+                created_first + resumed.totals.created,
+                450,
+                "{mode:?} k={k}: every record created exactly once"
+            );
+            assert_eq!(sink.contents("APP"), expected(&items), "{mode:?} k={k}");
+        }
+    }
+}
+
 /// Poll the run a bounded number of times and drop it, for every stopping point;
 /// resume; the store equals the source exactly.
 #[tokio::test]
