@@ -3,7 +3,7 @@
 //! functions in more detail).
 //!
 //! ```text
-//! micro mapping [rounds] [records-per-round]
+//! micro mapping [rounds] [records-per-round] [case name contains]
 //! micro overhead [rounds] [requests-per-round]
 //! ```
 //!
@@ -22,7 +22,11 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("mapping") => {
             let (rounds, per_round) = (arg(1, 7), arg(2, 200_000));
-            for case in MappingCase::ALL {
+            let only = args.get(3).map(String::as_str).unwrap_or("");
+            for case in MappingCase::ALL
+                .into_iter()
+                .filter(|c| c.name().contains(only))
+            {
                 let rps = median(&mapping_rounds(case, rounds, per_round));
                 println!("MAPPING case=\"{}\" rps={rps:.0}", case.name());
             }
@@ -61,7 +65,7 @@ fn main() {
             }
         }
         _ => {
-            eprintln!("usage: micro mapping|overhead [rounds] [per-round]");
+            eprintln!("usage: micro mapping|overhead [rounds] [per-round] [mapping case]");
             std::process::exit(2);
         }
     }
