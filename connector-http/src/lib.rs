@@ -74,12 +74,12 @@ mod settings;
 pub mod tls;
 
 pub use base_url::checked_base_url;
-pub use settings::{DEFAULT_REQUEST_TIMEOUT, HttpSettings};
 pub use classify::{Classifier, RetryReason, Verdict};
 pub use client::{HttpClient, HttpClientBuilder, MAX_ERROR_BODY, RequestBuilder, SDK_USER_AGENT};
 pub use ratelimit::RateLimit;
 pub use response::Response;
 pub use retry::{HttpEvent, RetryBudget, RetryPolicy};
+pub use settings::{DEFAULT_REQUEST_TIMEOUT, HttpSettings};
 
 pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 pub use secrecy::{ExposeSecret, SecretString};
