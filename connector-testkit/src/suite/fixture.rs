@@ -50,9 +50,15 @@ impl BadConfig {
 /// # struct MyFactory;
 /// # #[async_trait::async_trait]
 /// # impl ConnectorFactory for MyFactory {
-/// #     fn metadata(&self) -> connector_core::ConnectorMetadata { unimplemented!() }
-/// #     fn settings_schema(&self) -> connector_core::schemars::Schema { unimplemented!() }
-/// #     async fn connect(&self, _: ConnectorConfig) -> connector_core::Result<Box<dyn connector_core::UniversalConnector>> { unimplemented!() }
+/// #     fn metadata(&self) -> connector_core::ConnectorMetadata {
+/// #         connector_core::ConnectorMetadata::new("my-api", "My API", "Me", connector_core::Category::Other)
+/// #     }
+/// #     fn settings_schema(&self) -> connector_core::schemars::Schema {
+/// #         connector_core::schemars::json_schema!({ "type": "object" })
+/// #     }
+/// #     async fn connect(&self, _: ConnectorConfig) -> connector_core::Result<Box<dyn connector_core::UniversalConnector>> {
+/// #         Err(connector_core::ConnectorError::unsupported("a documentation stand-in"))
+/// #     }
 /// # }
 ///
 /// struct MyFixture;
