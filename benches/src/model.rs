@@ -117,76 +117,9 @@ pub struct IssueMapped {
     pub body: Option<String>,
 }
 
-/// connector-derive's seed ServiceNow application (`tests/it/seed.rs`, without
-/// the field descriptions): it maps a row to the same record as
-/// [`servicenow_app_mapping`].
-#[derive(Debug, Clone, PartialEq, EntityMapping)]
-#[entity(
-    source = "cmdb_ci_appl",
-    target = "APPLICATION_COMPONENT",
-    display_name = "Applications",
-    description = "Import applications from ServiceNow CMDB",
-    rename_all = "camelCase"
-)]
-pub struct Application {
-    /// The sys_id.
-    #[field(external_id)]
-    pub sys_id: String,
-    /// Creation time.
-    #[field(created_at, source = "sys_created_on")]
-    pub created: Option<DateTime<Utc>>,
-    /// Update time.
-    #[field(updated_at, source = "sys_updated_on")]
-    pub updated: Option<DateTime<Utc>>,
-    /// The name.
-    #[field(
-        required(message = "Application name is required"),
-        min_len(2, message = "Application name must be at least 2 characters")
-    )]
-    pub name: String,
-    /// The short description.
-    #[field(source = "short_description")]
-    pub description: Option<String>,
-    /// The owner's email (dot-walked).
-    #[field(source = r#""owned_by.email""#, transform = "extract_reference")]
-    pub owner_email: Option<String>,
-    /// The operational status.
-    #[field(
-        source = "operational_status",
-        transform(lookup(
-            "1" => "PRODUCTION", "2" => "RETIRED", "3" => "DEVELOPMENT",
-            "4" => "PRODUCTION", "5" => "PRODUCTION", "6" => "RETIRED",
-            _ => "UNKNOWN"
-        ))
-    )]
-    pub status: String,
-    /// The criticality.
-    #[field(
-        source = "u_criticality",
-        transform(lookup("1" => "CRITICAL", "2" => "HIGH", "3" => "MEDIUM", "4" => "LOW", default = "MEDIUM"))
-    )]
-    pub criticality: Option<String>,
-    /// The cost center (dot-walked).
-    #[field(source = r#""cost_cc.cost_center""#, transform = "extract_reference")]
-    pub cost_center: Option<String>,
-    /// The lifecycle.
-    #[field(
-        source = "install_status",
-        transform(lookup("1" => "DEVELOPMENT", "6" => "PRODUCTION", "7" => "RETIRED", _ => "PRODUCTION"))
-    )]
-    pub lifecycle: Option<String>,
-    /// The version.
-    pub version: Option<String>,
-    /// The vendor's sys_id.
-    #[field(transform = "extract_reference")]
-    pub vendor: Option<String>,
-    /// Applications this one depends on.
-    #[relationship(target = "APPLICATION_COMPONENT", kind = "DEPENDS_ON", strength = 75)]
-    pub depends_on: Vec<String>,
-    /// Business services this one serves.
-    #[relationship(target = "BUSINESS_SERVICE", kind = "SERVES", strength = 80)]
-    pub used_by: Vec<String>,
-}
+/// The ServiceNow application mapping the connector itself uses: it maps a row to
+/// the same record as [`servicenow_app_mapping`].
+pub use connector_servicenow::Application;
 
 /// The ServiceNow application mapping as JSON: connector-core's seed fixture
 /// `tests/fixtures/mappings/servicenow_cmdb_ci_appl.json`.
