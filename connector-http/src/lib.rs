@@ -67,6 +67,7 @@ mod decode;
 pub mod headers;
 pub mod paginate;
 pub mod ratelimit;
+mod read_ahead;
 mod response;
 pub mod retry;
 pub mod secret;

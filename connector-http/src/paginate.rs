@@ -24,6 +24,10 @@
 //! total can keep [`concurrency`](PaginatedRequest::concurrency) pages in flight,
 //! yielding them in source order.
 //!
+//! Pages are read one ahead by default: a tokio task fetches and decodes the next
+//! page while the consumer maps and stores the current one (see
+//! [`read_ahead`](PaginatedRequest::read_ahead)). Dropping the stream stops it.
+//!
 //! ```no_run
 //! # async fn run(client: connector_http::HttpClient) -> connector_core::Result<()> {
 //! use futures::TryStreamExt as _;
@@ -135,6 +139,16 @@ impl PaginatedRequest {
         self
     }
 
+    /// Fetches and decodes up to `n` pages ahead of the consumer, on a tokio task
+    /// of their own, so the next page is on its way while the consumer works on
+    /// the current one (default 1; `0` fetches a page only when asked for it).
+    /// Dropping the stream stops the task; a consumer that stops early has caused
+    /// up to `n` requests it did not use.
+    pub fn read_ahead(mut self, n: usize) -> Self {
+        self.options = self.options.with_read_ahead(n);
+        self
+    }
+
     /// Stops with a `Protocol` error after `max` pages.
     pub fn max_pages(mut self, max: u64) -> Self {
         self.options = self.options.with_max_pages(max);
@@ -178,7 +192,10 @@ impl PaginatedRequest {
             let last_url = Arc::clone(&last_url);
             async move { fetch_page::<T>(template, page, &items_path, &keep, &last_url).await }
         };
-        connector_core::pagination::paginate(self.strategy, self.options, fetch).boxed()
+        let read_ahead = self.options.read_ahead;
+        let pages =
+            connector_core::pagination::paginate(self.strategy, self.options, fetch).boxed();
+        crate::read_ahead::read_ahead(pages, read_ahead)
     }
 }
 

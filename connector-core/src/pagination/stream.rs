@@ -99,7 +99,7 @@ impl<T> IntoIterator for Page<T> {
 /// How [`paginate`] runs a strategy.
 ///
 /// Defaults: start from the first page, page size [`DEFAULT_PAGE_SIZE`], at most
-/// [`DEFAULT_MAX_PAGES`] pages, one page in flight.
+/// [`DEFAULT_MAX_PAGES`] pages, one page in flight, one page read ahead.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaginateOptions {
@@ -114,6 +114,11 @@ pub struct PaginateOptions {
     /// strategies once the first page reports the total (see
     /// [`Pagination::supports_concurrency`]); others fetch one page at a time.
     pub concurrency: usize,
+    /// How many pages a transport that can run tasks (the HTTP binding in
+    /// `connector-http`) fetches and decodes ahead of the consumer, on a task of
+    /// their own, while the consumer works on the page it has. `0` fetches a page
+    /// only when the consumer asks for it. [`paginate`] itself ignores it.
+    pub read_ahead: usize,
 }
 
 /// The default page size: 100.
@@ -129,6 +134,7 @@ impl Default for PaginateOptions {
             page_size: DEFAULT_PAGE_SIZE,
             max_pages: DEFAULT_MAX_PAGES,
             concurrency: 1,
+            read_ahead: 1,
         }
     }
 }
@@ -163,6 +169,13 @@ impl PaginateOptions {
     /// Keeps up to `n` pages in flight where the strategy allows it.
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n;
+        self
+    }
+
+    /// Lets a transport fetch up to `n` pages ahead of the consumer (see
+    /// [`read_ahead`](Self::read_ahead)); `0` turns reading ahead off.
+    pub fn with_read_ahead(mut self, n: usize) -> Self {
+        self.read_ahead = n;
         self
     }
 }

@@ -526,3 +526,63 @@ async fn fetch_options_set_page_size_and_resume_from_the_checkpoint() {
         .unwrap();
     assert_eq!(ids(&got), vec![5, 6]);
 }
+
+/// Ten pages, page `n` at `?page=n`, each naming the next in the body.
+async fn ten_pages(server: &MockServer) {
+    for n in 1..=10u64 {
+        let next = (n < 10).then(|| format!("{}/items?page={}", server.uri(), n + 1));
+        Mock::given(path("/items"))
+            .and(query_param("page", n.to_string()))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"items": items(&[n]), "next": next})),
+            )
+            .mount(server)
+            .await;
+    }
+}
+
+async fn requests_after_one_page(read_ahead: usize) -> usize {
+    let server = server().await;
+    ten_pages(&server).await;
+    let client = client(&server).build().unwrap();
+    let mut pages = client
+        .get("/items?page=1")
+        .paginate(NextUrlPagination::new(Locator::body("next")))
+        .read_ahead(read_ahead)
+        .at("items")
+        .pages::<Item>();
+    let first = pages.try_next().await.unwrap().unwrap();
+    assert_eq!(ids(first.items()), vec![1]);
+    // Give the read-ahead task every chance to overshoot.
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    drop(pages);
+    server.received_requests().await.unwrap_or_default().len()
+}
+
+#[tokio::test]
+async fn read_ahead_fetches_the_next_pages_before_they_are_asked_for_but_no_more() {
+    assert_eq!(requests_after_one_page(0).await, 1);
+    assert_eq!(requests_after_one_page(1).await, 2);
+    assert_eq!(requests_after_one_page(3).await, 4);
+}
+
+#[tokio::test]
+async fn read_ahead_keeps_every_page_in_order() {
+    let server = server().await;
+    ten_pages(&server).await;
+    let client = client(&server).build().unwrap();
+    let all: Vec<Item> = client
+        .get("/items?page=1")
+        .paginate(NextUrlPagination::new(Locator::body("next")))
+        .read_ahead(4)
+        .at("items")
+        .items::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), (1..=10).collect::<Vec<_>>());
+}

@@ -1,0 +1,199 @@
+//! Reading pages ahead of the consumer on a task of their own.
+//!
+//! [`read_ahead`] moves a stream onto a spawned tokio task that keeps up to `depth`
+//! items ready in a channel, so the next page is fetched and decoded while the
+//! consumer maps and stores the current one. It asks the channel for room before
+//! it polls the inner stream, so at most `depth` items wait; dropping the
+//! returned stream aborts the task (no request is started after that). A panic in
+//! the task is resumed in the consumer: the stream never just ends early. Without
+//! a tokio runtime at the first poll, the inner stream is polled in place.
+
+use std::future::Future as _;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use futures::stream::{BoxStream, Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+/// `inner`, read up to `depth` items ahead; `depth == 0` returns `inner` itself.
+pub(crate) fn read_ahead<T: Send + 'static>(
+    inner: BoxStream<'static, T>,
+    depth: usize,
+) -> BoxStream<'static, T> {
+    if depth == 0 {
+        return inner;
+    }
+    ReadAhead {
+        state: State::Idle(Some(inner)),
+        depth,
+    }
+    .boxed()
+}
+
+struct ReadAhead<T> {
+    state: State<T>,
+    depth: usize,
+}
+
+enum State<T> {
+    /// Not polled yet: the task starts on the first poll, inside the runtime.
+    Idle(Option<BoxStream<'static, T>>),
+    /// The task runs; items come through `items`.
+    Running {
+        items: mpsc::Receiver<T>,
+        task: JoinHandle<()>,
+    },
+    /// No runtime at the first poll: polled in place.
+    Inline(BoxStream<'static, T>),
+    Done,
+}
+
+impl<T: Send + 'static> Stream for ReadAhead<T> {
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                State::Idle(inner) => {
+                    let Some(mut inner) = inner.take() else {
+                        this.state = State::Done;
+                        continue;
+                    };
+                    this.state = match tokio::runtime::Handle::try_current() {
+                        Ok(runtime) => {
+                            let (tx, items) = mpsc::channel(this.depth);
+                            let producer = async move {
+                                // Room first, then the next page: at most `depth`
+                                // pages are read before the consumer asks.
+                                while let Ok(permit) = tx.reserve().await {
+                                    match inner.next().await {
+                                        Some(item) => permit.send(item),
+                                        None => break,
+                                    }
+                                }
+                            };
+                            let task = runtime.spawn(producer.in_current_span());
+                            State::Running { items, task }
+                        }
+                        Err(_) => State::Inline(inner),
+                    };
+                }
+                State::Running { items, task } => {
+                    if let Some(item) = ready!(items.poll_recv(cx)) {
+                        return Poll::Ready(Some(item));
+                    }
+                    // The channel closed: the task ended. Make sure it ended
+                    // normally, not by a panic that would look like a short read.
+                    let ended = ready!(Pin::new(task).poll(cx));
+                    this.state = State::Done;
+                    if let Err(e) = ended
+                        && e.is_panic()
+                    {
+                        std::panic::resume_unwind(e.into_panic());
+                    }
+                }
+                State::Inline(inner) => return inner.poll_next_unpin(cx),
+                State::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+impl<T> Drop for ReadAhead<T> {
+    fn drop(&mut self) {
+        if let State::Running { task, .. } = &self.state {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures::stream;
+
+    use super::*;
+
+    fn counted(n: usize, polled: Arc<AtomicUsize>) -> BoxStream<'static, usize> {
+        stream::iter(0..n)
+            .map(move |i| {
+                polled.fetch_add(1, Ordering::SeqCst);
+                i
+            })
+            .boxed()
+    }
+
+    #[tokio::test]
+    async fn yields_every_item_in_order() {
+        let polled = Arc::new(AtomicUsize::new(0));
+        let items: Vec<usize> = read_ahead(counted(50, polled), 1).collect().await;
+        assert_eq!(items, (0..50).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn reads_at_most_depth_items_ahead() {
+        let polled = Arc::new(AtomicUsize::new(0));
+        let mut s = read_ahead(counted(50, Arc::clone(&polled)), 2);
+        assert_eq!(s.next().await, Some(0));
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        // One taken, two waiting in the channel; nothing more was read.
+        assert_eq!(polled.load(Ordering::SeqCst), 3);
+        drop(s);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_stream_stops_the_task() {
+        let polled = Arc::new(AtomicUsize::new(0));
+        let inner = stream::unfold(Arc::clone(&polled), |polled| async move {
+            polled.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Some(((), polled))
+        })
+        .boxed();
+        let mut s = read_ahead(inner, 1);
+        s.next().await;
+        drop(s);
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        let after_drop = polled.load(Ordering::SeqCst);
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(polled.load(Ordering::SeqCst), after_drop);
+        assert!(
+            after_drop <= 3,
+            "read {after_drop} items for a consumer that took one"
+        );
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "page decoder broke")]
+    async fn a_panic_in_the_task_reaches_the_consumer() {
+        let inner = stream::iter(0..3)
+            .map(|i| {
+                if i == 2 {
+                    panic!("page decoder broke")
+                } else {
+                    i
+                }
+            })
+            .boxed();
+        let _ = read_ahead(inner, 1).collect::<Vec<_>>().await;
+    }
+
+    #[test]
+    fn without_a_runtime_the_stream_is_polled_in_place() {
+        let polled = Arc::new(AtomicUsize::new(0));
+        let items: Vec<usize> =
+            futures::executor::block_on(read_ahead(counted(5, polled), 1).collect());
+        assert_eq!(items, vec![0, 1, 2, 3, 4]);
+    }
+}
