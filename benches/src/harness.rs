@@ -162,7 +162,7 @@ impl UniversalConnector for BenchConnector {
                 "issues",
                 request.pages::<Issue>(),
                 &options,
-                |issue: Issue| Ok(Some(issue.into_record("bench")?.into())),
+                |issue: Issue| Ok(Some(issue.into_record(crate::micro::CONNECTOR)?.into())),
             ),
         }
     }

@@ -4,6 +4,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use connector_core::Name;
 use connector_core::mapping::{Mapper, TypedMapping};
 use connector_http::auth::Bearer;
 use connector_http::{HttpClient, RateLimit, RetryPolicy};
@@ -14,6 +15,10 @@ use crate::model::{Application, Issue, IssueMapped, servicenow_app_mapping};
 
 /// Distinct source records each mapping benchmark cycles through.
 pub const SOURCES: u64 = 1000;
+
+/// The connector id every benchmark record carries: a `Name`, as connectors pass
+/// it (a `&str` would be copied into each record).
+pub const CONNECTOR: Name = Name::from_static("bench");
 
 /// One mapping benchmark: a record shape and a way of mapping it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,17 +35,22 @@ pub enum MappingCase {
     GithubFlatDynamic,
     /// GitHub issue as [`Issue`], derived `Issue::map_source`.
     GithubFlatDerived,
+    /// GitHub issue as [`Issue`] already decoded by serde (as `connector-http`
+    /// decodes pages), derived `into_record` only: the derive's share of the
+    /// `sdk-typed` whole-sync contender.
+    GithubTypedIntoRecord,
 }
 
 impl MappingCase {
     /// Every case, in table order.
-    pub const ALL: [MappingCase; 6] = [
+    pub const ALL: [MappingCase; 7] = [
         MappingCase::ServiceNowDynamic,
         MappingCase::ServiceNowDerived,
         MappingCase::GithubDynamic,
         MappingCase::GithubDerived,
         MappingCase::GithubFlatDynamic,
         MappingCase::GithubFlatDerived,
+        MappingCase::GithubTypedIntoRecord,
     ];
 
     /// A short name for tables.
@@ -52,6 +62,7 @@ impl MappingCase {
             MappingCase::GithubDerived => "github-issue derived",
             MappingCase::GithubFlatDynamic => "github-issue(nested) dynamic",
             MappingCase::GithubFlatDerived => "github-issue(nested) derived",
+            MappingCase::GithubTypedIntoRecord => "github-issue(nested) into_record",
         }
     }
 
@@ -72,19 +83,23 @@ impl MappingCase {
     /// When a mapping does not compile.
     pub fn mapper(self) -> Box<dyn Fn(&Value) -> bool> {
         let dynamic = |m: Mapper| -> Box<dyn Fn(&Value) -> bool> {
-            Box::new(move |v| matches!(m.map(v, "bench"), Ok(Some(_))))
+            Box::new(move |v| matches!(m.map(v, CONNECTOR), Ok(Some(_))))
         };
         match self {
             MappingCase::ServiceNowDynamic => {
                 dynamic(Mapper::new(&servicenow_app_mapping()).expect("the mapping compiles"))
             }
             MappingCase::ServiceNowDerived => {
-                Box::new(|v| Application::map_source(v, "bench").is_ok())
+                Box::new(|v| Application::map_source(v, CONNECTOR).is_ok())
             }
             MappingCase::GithubDynamic => dynamic(IssueMapped::mapper().expect("compiles")),
-            MappingCase::GithubDerived => Box::new(|v| IssueMapped::map_source(v, "bench").is_ok()),
+            MappingCase::GithubDerived => {
+                Box::new(|v| IssueMapped::map_source(v, CONNECTOR).is_ok())
+            }
             MappingCase::GithubFlatDynamic => dynamic(Issue::mapper().expect("compiles")),
-            MappingCase::GithubFlatDerived => Box::new(|v| Issue::map_source(v, "bench").is_ok()),
+            MappingCase::GithubFlatDerived | MappingCase::GithubTypedIntoRecord => {
+                Box::new(|v| Issue::map_source(v, CONNECTOR).is_ok())
+            }
         }
     }
 }
@@ -96,6 +111,9 @@ impl MappingCase {
 ///
 /// When a record fails to map (a broken benchmark).
 pub fn mapping_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec<f64> {
+    if case == MappingCase::GithubTypedIntoRecord {
+        return into_record_rounds(rounds, per_round);
+    }
     let sources = case.sources();
     let map = case.mapper();
     // Warm up.
@@ -182,4 +200,39 @@ pub async fn ping_rounds(client: &HttpClient, n: usize) -> Duration {
         black_box(response.bytes().await.expect("ping body"));
     }
     started.elapsed() / n as u32
+}
+
+/// [`MappingCase::GithubTypedIntoRecord`]: converts decoded [`Issue`]s into records.
+/// The structs are decoded (untimed) in chunks of 10,000; only `into_record` and
+/// dropping the record are timed.
+fn into_record_rounds(rounds: usize, per_round: usize) -> Vec<f64> {
+    const CHUNK: usize = 10_000;
+    let sources: Vec<String> = (0..SOURCES).map(|i| issue(i).to_string()).collect();
+    let decode = |n: usize| -> Vec<Issue> {
+        sources
+            .iter()
+            .cycle()
+            .take(n)
+            .map(|s| serde_json::from_str(s).expect("an issue decodes"))
+            .collect()
+    };
+    for issue in decode(SOURCES as usize) {
+        assert!(issue.into_record(CONNECTOR).is_ok(), "issues convert");
+    }
+    (0..rounds)
+        .map(|_| {
+            let mut timed = Duration::ZERO;
+            let mut left = per_round;
+            while left > 0 {
+                let chunk = decode(left.min(CHUNK));
+                left -= chunk.len();
+                let started = Instant::now();
+                for issue in chunk {
+                    black_box(black_box(issue).into_record(CONNECTOR).is_ok());
+                }
+                timed += started.elapsed();
+            }
+            per_round as f64 / timed.as_secs_f64()
+        })
+        .collect()
 }

@@ -18,6 +18,7 @@ pub mod credentials;
 pub mod error;
 pub mod mapping;
 pub mod metadata;
+mod name;
 pub mod pagination;
 pub mod pipeline;
 pub mod record;
@@ -48,6 +49,7 @@ pub use mapping::{
 pub use metadata::{
     AuthMethod, Capabilities, Category, ConnectorMetadata, Priority, ReleaseStatus,
 };
+pub use name::Name;
 pub use pagination::{
     FetchedPage, Page, PageRequest, PageSignals, PaginateOptions, Pagination, paginate,
 };
@@ -55,7 +57,7 @@ pub use pipeline::{
     CancelToken, CommitMode, DedupeStrategy, ImportError, ImportOptions, ImportPipeline,
     ImportReport, ProgressEvent,
 };
-pub use record::{Deletion, Record, Relationship, RelationshipKind, SyncItem};
+pub use record::{Deletion, Fields, Record, Relationship, RelationshipKind, SyncItem};
 pub use registry::ConnectorRegistry;
 pub use sink::{JsonLinesSink, MemorySink, RecordKey, Sink};
 #[cfg(feature = "sqlite")]

@@ -24,6 +24,7 @@ use futures::stream::{self, Stream, StreamExt};
 use crate::connector::{FetchOptions, SyncStream};
 use crate::error::{ConnectorError, ErrorKind, Result};
 use crate::mapping::{Mapper, TypedMapping};
+use crate::name::Name;
 use crate::pagination::Page;
 use crate::record::SyncItem;
 use crate::state::Checkpoint;
@@ -113,12 +114,12 @@ pub fn mapped<'a, S>(
     pages: S,
     options: &FetchOptions,
     mapper: Mapper,
-    connector_id: impl Into<String>,
+    connector_id: impl Into<Name>,
 ) -> SyncStream<'a>
 where
     S: Stream<Item = Result<Page<serde_json::Value>>> + Send + 'a,
 {
-    let connector_id = connector_id.into();
+    let connector_id: Name = connector_id.into();
     let keep_raw = options.include_raw;
     let mapper = mapper.with_raw(keep_raw);
     checkpointed(
@@ -127,7 +128,7 @@ where
         options,
         move |raw: serde_json::Value| {
             mapper
-                .map(&raw, &connector_id)
+                .map(&raw, connector_id.clone())
                 .map(|r| r.map(SyncItem::from))
         },
     )
@@ -139,17 +140,17 @@ where
 pub fn typed<'a, T, S>(
     pages: S,
     options: &FetchOptions,
-    connector_id: impl Into<String>,
+    connector_id: impl Into<Name>,
 ) -> SyncStream<'a>
 where
     T: TypedMapping,
     S: Stream<Item = Result<Page<serde_json::Value>>> + Send + 'a,
 {
-    let connector_id = connector_id.into();
+    let connector_id: Name = connector_id.into();
     let keep_raw = options.include_raw;
     let name = T::entity_mapping().source_type.clone();
     checkpointed(name, pages, options, move |raw: serde_json::Value| {
-        let record = T::map_source(&raw, &connector_id)?;
+        let record = T::map_source(&raw, connector_id.clone())?;
         let record = if keep_raw {
             record.with_raw(raw)
         } else {

@@ -30,7 +30,10 @@ pub(crate) fn fallback(input: &DeriveInput, krate: Option<&syn::Path>) -> TokenS
                 fn from_source(_: &#krate::serde_json::Value) -> #krate::Result<Self> {
                     ::core::unreachable!()
                 }
-                fn into_record(self, _: &str) -> #krate::Result<#krate::Record> {
+                fn into_record(
+                    self,
+                    _: impl ::core::convert::Into<#krate::Name>,
+                ) -> #krate::Result<#krate::Record> {
                     ::core::unreachable!()
                 }
             }
@@ -172,8 +175,11 @@ pub(crate) fn expand(entity: &Entity<'_>) -> TokenStream {
                     }
                 }
 
-                fn into_record(self, __connector_id: &str) -> #krate::Result<#krate::Record> {
-                    let mut __b = __plan().record(#id_field, __connector_id);
+                fn into_record(
+                    self,
+                    __connector: impl ::core::convert::Into<#krate::Name>,
+                ) -> #krate::Result<#krate::Record> {
+                    let mut __b = __plan().record(#id_field, __connector);
                     #(#writes)*
                     __b.finish()
                 }

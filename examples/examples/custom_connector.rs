@@ -168,11 +168,7 @@ async fn main() -> Result<()> {
         records.len()
     );
     if let Some(first) = records.first() {
-        println!(
-            "first: {} {}",
-            first.external_id,
-            Value::Object(first.fields.clone())
-        );
+        println!("first: {} {}", first.external_id, first.fields.to_value());
     }
     Ok(())
 }

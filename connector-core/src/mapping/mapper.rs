@@ -18,7 +18,8 @@ use super::path::FieldPath;
 use super::transform::{CompiledTransform, TransformRegistry};
 use super::validate::{CompiledRule, loosely_equal};
 use crate::error::{ConnectorError, FieldError, Result};
-use crate::record::{Record, Relationship, RelationshipKind};
+use crate::name::Name;
+use crate::record::{Fields, Record, Relationship, RelationshipKind};
 
 /// An [`EntityMapping`] compiled for speed: build it once per entity, then call
 /// [`map`](Mapper::map) for every source record.
@@ -58,6 +59,7 @@ pub struct Mapper {
 
 struct Compiled {
     mapping: EntityMapping,
+    target_type: Name,
     subject: String,
     external_id: SlotPath,
     created_at: Option<SlotPath>,
@@ -65,7 +67,7 @@ struct Compiled {
     fields: Vec<CompiledField>,
     /// The field indexes and keys in key order, when every target is flat: the fields map
     /// is then built from sorted pairs in one pass instead of by inserts.
-    sorted_flat: Option<Vec<(usize, String)>>,
+    sorted_flat: Option<Vec<(usize, Name)>>,
     /// The sorted, distinct first keys of every source path, when the source objects'
     /// maps iterate in key order (serde_json without `preserve_order`) and there are
     /// at most [`MAX_SLOTS`]: the mapper then finds them all in one merge pass over
@@ -135,18 +137,27 @@ struct CompiledField {
 }
 
 /// Where a value goes in the record's fields: one key, or a nested chain.
-enum Target {
-    Flat(String),
-    Nested(Vec<String>),
+pub(crate) enum Target {
+    Flat(Name),
+    /// The field, then the keys inside it (`owner.email`: `owner`, `[email]`).
+    Nested(Name, Vec<String>),
 }
 
-/// Inserts `value` at the nested target `keys` (`["owner", "email"]`), creating
-/// (or replacing non-object) parents. Shared by the dynamic and typed mappers.
-pub(crate) fn insert_nested(fields: &mut Map<String, Value>, keys: &[String], value: Value) {
-    let Some((last, parents)) = keys.split_last() else {
+/// Inserts `value` at `first` then the nested keys `rest` (`owner`, `["email"]`),
+/// creating (or replacing non-object) parents.
+fn insert_nested(fields: &mut Fields, first: &Name, rest: &[String], value: Value) {
+    let Some((last, parents)) = rest.split_last() else {
+        fields.insert(first.clone(), value);
         return;
     };
-    let mut map = fields;
+    let slot = fields.get_or_insert_with(first.clone(), || Value::Object(Map::new()));
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
+    }
+    let mut map = match slot {
+        Value::Object(map) => map,
+        _ => return,
+    };
     for key in parents {
         let slot = map
             .entry(key.clone())
@@ -163,28 +174,47 @@ pub(crate) fn insert_nested(fields: &mut Map<String, Value>, keys: &[String], va
 }
 
 impl Target {
-    fn new(name: &str) -> Self {
-        if name.contains('.') {
-            Target::Nested(name.split('.').map(str::to_owned).collect())
+    /// The target of a field named `name`, split at dots.
+    pub(crate) fn new(name: &str) -> Self {
+        let mut parts = name.split('.');
+        let first = Name::new(parts.next().unwrap_or_default());
+        let rest: Vec<String> = parts.map(str::to_owned).collect();
+        if rest.is_empty() {
+            Target::Flat(first)
         } else {
-            Target::Flat(name.to_owned())
+            Target::Nested(first, rest)
         }
     }
 
-    fn insert(&self, fields: &mut Map<String, Value>, value: Value) {
+    /// The dotted name.
+    pub(crate) fn dotted(&self) -> String {
+        match self {
+            Target::Flat(key) => key.to_string(),
+            Target::Nested(first, rest) => {
+                let mut name = first.to_string();
+                for key in rest {
+                    name.push('.');
+                    name.push_str(key);
+                }
+                name
+            }
+        }
+    }
+
+    /// Sets the target in `fields`.
+    pub(crate) fn insert(&self, fields: &mut Fields, value: Value) {
         match self {
             Target::Flat(key) => {
                 fields.insert(key.clone(), value);
             }
-            Target::Nested(keys) => insert_nested(fields, keys, value),
+            Target::Nested(first, rest) => insert_nested(fields, first, rest, value),
         }
     }
 
-    fn get<'a>(&self, fields: &'a Map<String, Value>) -> Option<&'a Value> {
+    fn get<'a>(&self, fields: &'a Fields) -> Option<&'a Value> {
         match self {
             Target::Flat(key) => fields.get(key),
-            Target::Nested(keys) => {
-                let (first, rest) = keys.split_first()?;
+            Target::Nested(first, rest) => {
                 let mut value = fields.get(first)?;
                 for key in rest {
                     value = value.as_object()?.get(key)?;
@@ -197,7 +227,7 @@ impl Target {
 
 struct CompiledRelationship {
     source: SlotPath,
-    target_type: String,
+    target_type: Name,
     kind: RelationshipKind,
     strength: u8,
     bidirectional: bool,
@@ -290,7 +320,7 @@ impl Mapper {
             .iter()
             .map(|r| CompiledRelationship {
                 source: SlotPath::new(&r.source_field),
-                target_type: r.target_type.clone(),
+                target_type: Name::new(&r.target_type),
                 kind: r.kind.clone(),
                 strength: r.strength.unwrap_or(Relationship::DEFAULT_STRENGTH),
                 bidirectional: r.bidirectional,
@@ -310,7 +340,7 @@ impl Mapper {
             .enumerate()
             .map(|(index, f)| match &f.target {
                 Target::Flat(key) => Some((index, key.clone())),
-                Target::Nested(_) => None,
+                Target::Nested(..) => None,
             })
             .collect::<Option<Vec<_>>>()
             .map(|mut order| {
@@ -335,6 +365,7 @@ impl Mapper {
         Ok(Self {
             inner: Arc::new(Compiled {
                 mapping: mapping.clone(),
+                target_type: Name::new(&mapping.target_type),
                 subject: format!("breaks mapping {}", mapping.source_type),
                 external_id,
                 created_at,
@@ -380,7 +411,11 @@ impl Mapper {
     /// (named by source path, rule = the transform), a broken validation rule (named by
     /// target field), an unparsable timestamp or relationship. Its context names
     /// the connector, the entity (the source type) and the external id when known.
-    pub fn map(&self, source: &Value, connector_id: &str) -> Result<Option<Record>> {
+    ///
+    /// Pass the connector as a [`Name`] when mapping many records: a `&str` is
+    /// copied into each record.
+    pub fn map(&self, source: &Value, connector: impl Into<Name>) -> Result<Option<Record>> {
+        let connector: Name = connector.into();
         let c = &*self.inner;
         let resolver = Resolver::new(source, c.top_keys.as_deref());
         if !c.filters.iter().all(|f| f.matches(&resolver)) {
@@ -435,11 +470,13 @@ impl Mapper {
                         }
                     }
                 }
-                // Sorted, unique keys: collecting bulk-builds the map.
-                pairs.into_iter().collect()
+                // Sorted, unique keys: every insert appends.
+                let mut fields = Fields::with_capacity(pairs.len());
+                fields.extend(pairs);
+                fields
             }
             None => {
-                let mut fields = Map::new();
+                let mut fields = Fields::with_capacity(c.fields.len());
                 for (index, field) in c.fields.iter().enumerate() {
                     match field.map(resolver.get(&field.source), source) {
                         Ok(Some(value)) => field.target.insert(&mut fields, value),
@@ -479,7 +516,7 @@ impl Mapper {
         if let Some(id) = &external_id {
             for rel in &c.relationships {
                 rel.extract(
-                    &c.mapping.target_type,
+                    &c.target_type,
                     id,
                     &resolver,
                     &mut relationships,
@@ -490,8 +527,7 @@ impl Mapper {
 
         match external_id {
             Some(external_id) if errors.is_empty() => {
-                let mut record =
-                    Record::new(c.mapping.target_type.as_str(), external_id, connector_id);
+                let mut record = Record::new(c.target_type.clone(), external_id, connector);
                 record.fields = fields;
                 record.relationships = relationships;
                 record.created_at = created_at;
@@ -507,7 +543,7 @@ impl Mapper {
                     None => format!("record {}", c.subject),
                 };
                 let mut err = ConnectorError::validation(subject, errors)
-                    .with_connector(connector_id)
+                    .with_connector(connector.as_str())
                     .with_entity(c.mapping.source_type.as_str());
                 if let Some(id) = external_id {
                     err = err.with_external_id(id);
@@ -584,7 +620,7 @@ impl CompiledFilter {
 impl CompiledRelationship {
     fn extract(
         &self,
-        from_type: &str,
+        from_type: &Name,
         from_id: &str,
         resolver: &Resolver<'_>,
         out: &mut Vec<Relationship>,
@@ -605,7 +641,7 @@ impl CompiledRelationship {
 
     fn push_one(
         &self,
-        from_type: &str,
+        from_type: &Name,
         from_id: &str,
         value: &Value,
         out: &mut Vec<Relationship>,
@@ -625,9 +661,9 @@ impl CompiledRelationship {
         };
         out.push(
             Relationship::new(
-                (from_type, from_id),
+                (from_type.clone(), from_id),
                 self.kind.clone(),
-                (self.target_type.as_str(), id),
+                (self.target_type.clone(), id),
             )
             .with_strength(self.strength)
             .with_bidirectional(self.bidirectional),
@@ -777,7 +813,7 @@ mod tests {
         let record = mapper.map(&src, "c").unwrap().unwrap();
         assert_eq!(record.external_id, "7");
         assert_eq!(
-            Value::Object(record.fields.clone()),
+            record.fields.to_value(),
             json!({"owner": {"email": "a@b.c", "name": "A"}, "tier": "bronze"})
         );
         assert_eq!(record.raw, Some(src));

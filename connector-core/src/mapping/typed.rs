@@ -25,13 +25,14 @@ use serde_json::Value;
 
 use super::coerce::{self, CoerceError};
 use super::grammar::Segment;
-use super::mapper::Mapper;
+use super::mapper::{Mapper, Target};
 use super::model::{EntityMapping, Transform};
 use super::path::FieldPath;
 use super::transform::{CompiledTransform, TransformRegistry};
 use super::validate::CompiledRule;
 use crate::error::{ConnectorError, FieldError, Result};
-use crate::record::{Record, Relationship, RelationshipKind};
+use crate::name::Name;
+use crate::record::{Fields, Record, Relationship, RelationshipKind};
 
 /// A Rust type mapped from one source entity type, usually through
 /// `#[derive(EntityMapping)]`.
@@ -87,13 +88,14 @@ pub trait TypedMapping: Sized {
     fn from_source(source: &Value) -> Result<Self>;
 
     /// Converts `self` into a record of the descriptor's target type, produced by
-    /// `connector_id`.
+    /// `connector`. Pass a [`Name`] when converting many values: a `&str` is copied
+    /// into each record.
     ///
     /// # Errors
     ///
     /// An [`ErrorKind::Validation`](crate::ErrorKind::Validation) error when a field
     /// of a type converted through serde cannot be represented as JSON.
-    fn into_record(self, connector_id: &str) -> Result<Record>;
+    fn into_record(self, connector: impl Into<Name>) -> Result<Record>;
 
     /// [`from_source`](Self::from_source) then [`into_record`](Self::into_record):
     /// what [`Mapper::map`] does for a mapping without filters.
@@ -101,11 +103,14 @@ pub trait TypedMapping: Sized {
     /// # Errors
     ///
     /// As [`from_source`](Self::from_source) and [`into_record`](Self::into_record);
-    /// the error names `connector_id`.
-    fn map_source(source: &Value, connector_id: &str) -> Result<Record> {
-        Self::from_source(source)
-            .and_then(|typed| typed.into_record(connector_id))
-            .map_err(|e| e.with_connector(connector_id))
+    /// the error names `connector`.
+    fn map_source(source: &Value, connector: impl Into<Name>) -> Result<Record> {
+        let connector: Name = connector.into();
+        match Self::from_source(source) {
+            Ok(typed) => typed.into_record(connector.clone()),
+            Err(e) => Err(e),
+        }
+        .map_err(|e| e.with_connector(connector.as_str()))
     }
 
     /// A dynamic [`Mapper`] compiled from [`entity_mapping`](Self::entity_mapping)
@@ -142,8 +147,9 @@ pub fn relationship_kind(name: &str) -> RelationshipKind {
 #[doc(hidden)]
 pub struct Plan {
     mapping: EntityMapping,
+    target_type: Name,
     /// The target of each field, split at dots.
-    targets: Vec<Vec<String>>,
+    targets: Vec<Target>,
     relationships: Vec<PlanRelationship>,
     compiled: std::result::Result<Vec<PlanField>, String>,
 }
@@ -160,7 +166,7 @@ struct PlanField {
 
 struct PlanRelationship {
     source: FieldPath,
-    target_type: String,
+    target_type: Name,
     kind: RelationshipKind,
     strength: u8,
     bidirectional: bool,
@@ -175,20 +181,21 @@ impl Plan {
         let targets = mapping
             .fields
             .iter()
-            .map(|f| f.target.split('.').map(str::to_owned).collect())
+            .map(|f| Target::new(&f.target))
             .collect();
         let relationships = mapping
             .relationships
             .iter()
             .map(|r| PlanRelationship {
                 source: r.source_field.clone(),
-                target_type: r.target_type.clone(),
+                target_type: Name::new(&r.target_type),
                 kind: r.kind.clone(),
                 strength: r.strength.unwrap_or(Relationship::DEFAULT_STRENGTH),
                 bidirectional: r.bidirectional,
             })
             .collect();
         Self {
+            target_type: Name::new(&mapping.target_type),
             mapping,
             targets,
             relationships,
@@ -229,8 +236,9 @@ impl Plan {
     }
 
     /// Starts the record of an object with this external id.
-    pub fn record(&self, external_id: String, connector_id: &str) -> RecordBuilder<'_> {
-        let record = Record::new(self.mapping.target_type.as_str(), external_id, connector_id);
+    pub fn record(&self, external_id: String, connector: impl Into<Name>) -> RecordBuilder<'_> {
+        let mut record = Record::new(self.target_type.clone(), external_id, connector);
+        record.fields = Fields::with_capacity(self.targets.len());
         RecordBuilder {
             plan: self,
             record,
@@ -639,18 +647,16 @@ impl RecordBuilder<'_> {
     /// Sets field `index` (by its target name, nested when dotted).
     pub fn field(&mut self, index: usize, value: std::result::Result<Value, String>) {
         let plan: &Plan = self.plan;
-        let Some(keys) = plan.targets.get(index) else {
+        let Some(target) = plan.targets.get(index) else {
             return;
         };
-        let value = match value {
-            Ok(v) => v,
+        match value {
+            Ok(value) => target.insert(&mut self.record.fields, value),
             Err(message) => {
                 self.errors
-                    .push(FieldError::new(keys.join("."), "type", message));
-                return;
+                    .push(FieldError::new(target.dotted(), "type", message));
             }
-        };
-        super::mapper::insert_nested(&mut self.record.fields, keys, value);
+        }
     }
 
     /// Adds the relationships of relationship `index` to these ids.
@@ -663,11 +669,11 @@ impl RecordBuilder<'_> {
             self.record.relationships.push(
                 Relationship::new(
                     (
-                        self.record.entity_type.as_str(),
+                        self.record.entity_type.clone(),
                         self.record.external_id.as_str(),
                     ),
                     rel.kind.clone(),
-                    (rel.target_type.as_str(), id),
+                    (rel.target_type.clone(), id),
                 )
                 .with_strength(rel.strength)
                 .with_bidirectional(rel.bidirectional),

@@ -28,6 +28,7 @@ mod progress;
 mod report;
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash as _, Hasher as _};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::connector::{FetchOptions, SyncStream, UniversalConnector};
 use crate::error::{ConnectorError, ErrorKind, FieldError, Result};
+use crate::name::Name;
 use crate::record::{Deletion, Record, SyncItem};
 use crate::sink::{
     Batch, RecordKey, RecordWrite, RollbackOutcome, RunScope, Sink, SinkInfo, WriteAction,
@@ -458,7 +460,7 @@ impl ImportPipeline {
                 "the record has no entity type",
             ));
         }
-        if let Some(validate) = self.validators.get(&record.entity_type) {
+        if let Some(validate) = self.validators.get(record.entity_type.as_str()) {
             problems.extend(validate(record));
         }
         if problems.is_empty() {
@@ -515,11 +517,12 @@ impl ImportPipeline {
     /// The first error that is not a record error (a failed fetch, an unreadable
     /// sink).
     pub async fn preview(&self, per_entity: usize) -> Result<PreviewReport> {
-        let connector_id = self.connector.metadata().id.clone();
+        let connector_id = Name::from(self.connector.metadata().id.as_str());
+        let organization = Name::from(self.organization.as_str());
         let info = self.sink.info();
         let mut report = PreviewReport {
             organization: self.organization.clone(),
-            connector: connector_id.clone(),
+            connector: connector_id.to_string(),
             entities: Vec::new(),
         };
         for entity in self.entity_list()? {
@@ -559,7 +562,7 @@ impl ImportPipeline {
                             ));
                             continue;
                         }
-                        let rkey = RecordKey::of(&self.organization, &connector_id, &record);
+                        let rkey = RecordKey::of(&organization, &connector_id, &record);
                         let stored = match seen.get(&rkey) {
                             Some(&i) => preview.records.get(i).map(|p| p.record.clone()),
                             None => self
@@ -681,13 +684,71 @@ async fn write_reading_ahead<S: Stream + Unpin>(
 #[derive(Default)]
 struct Pending {
     records: Vec<(RecordKey, Record)>,
-    positions: HashMap<RecordKey, usize>,
+    /// Index in `records` by the key's hash: staging a record hashes its key once
+    /// and stores no second copy of it. A hash match is confirmed against the key.
+    positions: HashMap<u64, usize, BuildNoHash>,
     deletions: Vec<Deletion>,
     checkpoint: Option<Checkpoint>,
     /// Items read into this batch, including skipped and invalid ones.
     items: usize,
     /// Outcomes of duplicates within the batch, counted once the batch is stored.
     counts: Counts,
+}
+
+impl Pending {
+    fn hash(key: &RecordKey) -> u64 {
+        let mut hasher = std::hash::DefaultHasher::new();
+        key.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Where the record of `key` is staged.
+    fn position(&self, key: &RecordKey) -> Option<usize> {
+        let index = *self.positions.get(&Self::hash(key))?;
+        if self.records.get(index).is_some_and(|(k, _)| k == key) {
+            return Some(index);
+        }
+        // Two keys with one 64-bit hash: look the slow way.
+        self.records.iter().position(|(k, _)| k == key)
+    }
+
+    /// Stages a record whose key is not staged yet.
+    fn push(&mut self, key: RecordKey, record: Record) {
+        self.positions
+            .entry(Self::hash(&key))
+            .or_insert(self.records.len());
+        self.records.push((key, record));
+    }
+}
+
+/// A hasher for keys that are hashes already.
+#[derive(Default, Clone, Copy)]
+struct BuildNoHash;
+
+impl std::hash::BuildHasher for BuildNoHash {
+    type Hasher = NoHash;
+
+    fn build_hasher(&self) -> NoHash {
+        NoHash(0)
+    }
+}
+
+struct NoHash(u64);
+
+impl std::hash::Hasher for NoHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// One run of a pipeline.
@@ -975,9 +1036,8 @@ impl<'p> Run<'p> {
             return self.record_failure(entity, Some(&record.external_id), err);
         }
         let key = self.scope.key_of(&record);
-        let Some(&index) = pending.positions.get(&key) else {
-            pending.positions.insert(key.clone(), pending.records.len());
-            pending.records.push((key, record));
+        let Some(index) = pending.position(&key) else {
+            pending.push(key, record);
             return Ok(());
         };
         match self.p.options.dedupe {
@@ -1019,7 +1079,7 @@ impl<'p> Run<'p> {
         batch.deletions = std::mem::take(&mut pending.deletions);
         batch.checkpoint = pending.checkpoint.take();
         if !records.is_empty() {
-            let keys: Vec<RecordKey> = records.iter().map(|(k, _)| k.clone()).collect();
+            let (keys, records): (Vec<RecordKey>, Vec<Record>) = records.into_iter().unzip();
             let stored = self.p.sink.lookup(&keys).await?;
             if stored.len() != keys.len() {
                 return Err(ConnectorError::unexpected(format!(
@@ -1029,7 +1089,7 @@ impl<'p> Run<'p> {
                     stored.len()
                 )));
             }
-            for ((rkey, record), old) in records.into_iter().zip(stored) {
+            for ((rkey, record), old) in keys.into_iter().zip(records).zip(stored) {
                 let write = match (old, self.p.options.dedupe) {
                     (None, _) => {
                         counts.created += 1;

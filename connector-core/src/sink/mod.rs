@@ -39,6 +39,7 @@ mod jsonl;
 mod memory;
 
 use crate::error::Result;
+use crate::name::Name;
 use crate::record::{Deletion, Record, Relationship};
 use crate::state::{Checkpoint, StateKey};
 use async_trait::async_trait;
@@ -52,11 +53,11 @@ pub use memory::MemorySink;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RecordKey {
     /// The organization (tenant) the record belongs to.
-    pub organization: String,
+    pub organization: Name,
     /// The id of the connector that produced it.
-    pub connector: String,
+    pub connector: Name,
     /// The caller's entity type ([`Record::entity_type`]).
-    pub entity: String,
+    pub entity: Name,
     /// The vendor's id of the object ([`Record::external_id`]).
     pub external_id: String,
 }
@@ -64,9 +65,9 @@ pub struct RecordKey {
 impl RecordKey {
     /// Creates a key.
     pub fn new(
-        organization: impl Into<String>,
-        connector: impl Into<String>,
-        entity: impl Into<String>,
+        organization: impl Into<Name>,
+        connector: impl Into<Name>,
+        entity: impl Into<Name>,
         external_id: impl Into<String>,
     ) -> Self {
         Self {
@@ -78,12 +79,12 @@ impl RecordKey {
     }
 
     /// The key of `record` when `connector` imports it for `organization`.
-    pub fn of(organization: &str, connector: &str, record: &Record) -> Self {
+    pub fn of(organization: &Name, connector: &Name, record: &Record) -> Self {
         Self::new(
             organization,
             connector,
             &record.entity_type,
-            &record.external_id,
+            record.external_id.as_str(),
         )
     }
 
@@ -94,7 +95,7 @@ impl RecordKey {
             &self.organization,
             &self.connector,
             &relationship.to_type,
-            &relationship.to_id,
+            relationship.to_id.as_str(),
         )
     }
 }
@@ -106,9 +107,9 @@ pub struct RunScope {
     /// The import job's id.
     pub job_id: String,
     /// The organization records are imported for.
-    pub organization: String,
+    pub organization: Name,
     /// The connector id.
-    pub connector: String,
+    pub connector: Name,
     /// Whether the whole run is one transaction (see
     /// [`CommitMode::Atomic`](crate::pipeline::CommitMode::Atomic)).
     pub atomic: bool,
@@ -118,8 +119,8 @@ impl RunScope {
     /// Creates a scope.
     pub fn new(
         job_id: impl Into<String>,
-        organization: impl Into<String>,
-        connector: impl Into<String>,
+        organization: impl Into<Name>,
+        connector: impl Into<Name>,
         atomic: bool,
     ) -> Self {
         Self {
@@ -223,7 +224,7 @@ impl Batch {
             &self.scope.organization,
             &self.scope.connector,
             &deletion.entity_type,
-            &deletion.external_id,
+            deletion.external_id.as_str(),
         )
     }
 }

@@ -874,7 +874,7 @@ impl<F: ContractFixture> Ctx<'_, F> {
     async fn relationships(&self) -> Check {
         let env = self.env().await?;
         let mappings = Self::mappings(&env)?;
-        let mut known: HashSet<(String, String)> = HashSet::new();
+        let mut known: HashSet<(connector_core::Name, String)> = HashSet::new();
         let mut records = Vec::new();
         for mapping in &mappings {
             let read = self

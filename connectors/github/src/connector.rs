@@ -709,7 +709,10 @@ impl<'a> Run<'a> {
     }
 
     fn map(&self, raw: &Value) -> Result<Option<Record>> {
-        let Some(mut record) = self.mapper.map(raw, crate::ID)? else {
+        let Some(mut record) = self
+            .mapper
+            .map(raw, connector_core::Name::from_static(crate::ID))?
+        else {
             return Ok(None);
         };
         if self.kind == Entity::Issues
@@ -719,7 +722,10 @@ impl<'a> Run<'a> {
             record = record.with_relationship(Relationship::new(
                 from,
                 RelationshipKind::Other("PART_OF".to_owned()),
-                ("REPOSITORY", repo.clone()),
+                (
+                    connector_core::Name::from_static("REPOSITORY"),
+                    repo.clone(),
+                ),
             ));
         }
         if self.include_raw {

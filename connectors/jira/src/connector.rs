@@ -240,7 +240,9 @@ impl JiraConnector {
         }
         let pages = pages.map(move |p| p.map_err(|e| self.fail(&entity, "fetch", e)));
         sync::checkpointed(PROJECTS, pages, &full, move |raw: Value| {
-            Ok(mapper.map(&raw, crate::ID)?.map(SyncItem::from))
+            Ok(mapper
+                .map(&raw, connector_core::Name::from_static(crate::ID))?
+                .map(SyncItem::from))
         })
     }
 
@@ -286,7 +288,9 @@ impl JiraConnector {
                 .pages::<Value>()
                 .map(move |p| p.map_err(|e| self.fail(entity, "fetch", e)));
             sync::checkpointed(entity, pages, &options, move |raw: Value| {
-                let Some(mut record) = mapper.map(&raw, crate::ID)? else {
+                let Some(mut record) =
+                    mapper.map(&raw, connector_core::Name::from_static(crate::ID))?
+                else {
                     return Ok(None);
                 };
                 // The JQL date is floored to the minute (and widened for unknown

@@ -463,7 +463,7 @@ impl UniversalConnector for AzureAdConnector {
                         }
                     }
                 }
-                match round.entity.mapper.map(&item, CONNECTOR_ID) {
+                match round.entity.mapper.map(&item, connector_core::Name::from_static(CONNECTOR_ID)) {
                     Ok(Some(mut record)) => {
                         round.seen += 1;
                         if round.include_raw {

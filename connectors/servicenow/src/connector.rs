@@ -363,7 +363,7 @@ impl ReadState {
                 self.done = true;
                 return out;
             }
-            match mapper.map(&raw, CONNECTOR_ID) {
+            match mapper.map(&raw, connector_core::Name::from_static(CONNECTOR_ID)) {
                 Ok(Some(mut record)) => {
                     self.watermark = self.watermark.max(record.updated_at);
                     self.seen += 1;
