@@ -43,6 +43,10 @@ enum Repr {
 }
 
 impl Name {
+    /// The most bytes of distinct strings [`Name::interned`] keeps for the life of
+    /// the process: 1 MiB, tens of thousands of field and entity names.
+    pub const MAX_INTERNED_BYTES: usize = 1 << 20;
+
     /// A name of a string that lives for the whole program: no allocation, ever.
     pub const fn from_static(name: &'static str) -> Self {
         Self(Repr::Static(name))
@@ -53,6 +57,16 @@ impl Name {
         Self(Repr::Shared(Arc::from(name)))
     }
 
+    /// The name of `name` from a process-wide table: the first call with a given
+    /// string copies it into memory that is never freed, later calls return that
+    /// copy. Cloning and dropping an interned name touches no reference count, so
+    /// mappings intern the names they put in every record. The table is bounded:
+    /// after [`MAX_INTERNED_BYTES`](Self::MAX_INTERNED_BYTES) of distinct strings, names are no longer
+    /// interned but shared as [`Name::new`] makes them.
+    pub fn interned(name: &str) -> Self {
+        intern(name).map_or_else(|| Self::new(name), Self::from_static)
+    }
+
     /// The string.
     pub fn as_str(&self) -> &str {
         match &self.0 {
@@ -60,6 +74,37 @@ impl Name {
             Repr::Shared(s) => s,
         }
     }
+}
+
+fn intern(name: &str) -> Option<&'static str> {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+
+    struct Table {
+        names: HashSet<&'static str>,
+        bytes: usize,
+    }
+    static TABLE: OnceLock<Mutex<Table>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        Mutex::new(Table {
+            names: HashSet::new(),
+            bytes: 0,
+        })
+    });
+    // A poisoned table still holds valid strings.
+    let mut table = table
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(found) = table.names.get(name) {
+        return Some(found);
+    }
+    if table.bytes + name.len() > Name::MAX_INTERNED_BYTES {
+        return None;
+    }
+    let leaked: &'static str = Box::leak(Box::from(name));
+    table.bytes += name.len();
+    table.names.insert(leaked);
+    Some(leaked)
 }
 
 impl Default for Name {
@@ -305,6 +350,15 @@ mod tests {
         assert!(name == owned);
         assert!(name != "EDGE");
         assert_eq!(String::from(name), "NODE");
+    }
+
+    #[test]
+    fn interned_names_are_one_copy() {
+        let a = Name::interned("interned-test-name");
+        let b = Name::interned(&String::from("interned-test-name"));
+        assert_eq!(a, b);
+        assert!(std::ptr::eq(a.as_str(), b.as_str()));
+        assert!(matches!(a.0, Repr::Static(_)));
     }
 
     #[test]

@@ -210,6 +210,13 @@ impl Fields {
         }
     }
 
+    /// Appends a field whose name sorts after every name already here (a mapping
+    /// that sorted its names once). Checked in debug builds only.
+    pub(crate) fn push_sorted(&mut self, name: Name, value: Value) {
+        debug_assert!(self.0.last().is_none_or(|(last, _)| *last < name));
+        self.0.push((name, value));
+    }
+
     /// The value of field `name`, inserting `make()` first when it is not set.
     pub fn get_or_insert_with(
         &mut self,

@@ -112,7 +112,11 @@ pub(crate) fn expand(entity: &Entity<'_>) -> TokenStream {
         quote!(self.#f)
     });
     let mut writes = Vec::new();
-    for (i, field) in entity.fields.iter().enumerate() {
+    // In target-name order: the record's fields are a vector sorted by name, and
+    // inserting in order appends.
+    let mut in_target_order: Vec<(usize, &Mapped<'_>)> = entity.fields.iter().enumerate().collect();
+    in_target_order.sort_by(|a, b| a.1.target.cmp(&b.1.target));
+    for (i, field) in in_target_order {
         let f = field.ident;
         let to_json = to_json_fn(krate, &field.ty, field.with.is_some());
         writes.push(if field.ty.optional {

@@ -177,7 +177,7 @@ impl Target {
     /// The target of a field named `name`, split at dots.
     pub(crate) fn new(name: &str) -> Self {
         let mut parts = name.split('.');
-        let first = Name::new(parts.next().unwrap_or_default());
+        let first = Name::interned(parts.next().unwrap_or_default());
         let rest: Vec<String> = parts.map(str::to_owned).collect();
         if rest.is_empty() {
             Target::Flat(first)
@@ -320,7 +320,7 @@ impl Mapper {
             .iter()
             .map(|r| CompiledRelationship {
                 source: SlotPath::new(&r.source_field),
-                target_type: Name::new(&r.target_type),
+                target_type: Name::interned(&r.target_type),
                 kind: r.kind.clone(),
                 strength: r.strength.unwrap_or(Relationship::DEFAULT_STRENGTH),
                 bidirectional: r.bidirectional,
@@ -365,7 +365,7 @@ impl Mapper {
         Ok(Self {
             inner: Arc::new(Compiled {
                 mapping: mapping.clone(),
-                target_type: Name::new(&mapping.target_type),
+                target_type: Name::interned(&mapping.target_type),
                 subject: format!("breaks mapping {}", mapping.source_type),
                 external_id,
                 created_at,
@@ -458,11 +458,12 @@ impl Mapper {
         let mut field_errors: Vec<(usize, FieldError)> = Vec::new();
         let fields = match &c.sorted_flat {
             Some(order) => {
-                let mut pairs = Vec::with_capacity(order.len());
+                let mut fields = Fields::with_capacity(order.len());
                 for (index, key) in order {
                     let field = &c.fields[*index];
                     match field.map(resolver.get(&field.source), source) {
-                        Ok(Some(value)) => pairs.push((key.clone(), value)),
+                        // Sorted, unique keys: each one appends.
+                        Ok(Some(value)) => fields.push_sorted(key.clone(), value),
                         Ok(None) => {}
                         Err(error) => {
                             field_errors.push((*index, error));
@@ -470,9 +471,6 @@ impl Mapper {
                         }
                     }
                 }
-                // Sorted, unique keys: every insert appends.
-                let mut fields = Fields::with_capacity(pairs.len());
-                fields.extend(pairs);
                 fields
             }
             None => {

@@ -188,14 +188,14 @@ impl Plan {
             .iter()
             .map(|r| PlanRelationship {
                 source: r.source_field.clone(),
-                target_type: Name::new(&r.target_type),
+                target_type: Name::interned(&r.target_type),
                 kind: r.kind.clone(),
                 strength: r.strength.unwrap_or(Relationship::DEFAULT_STRENGTH),
                 bidirectional: r.bidirectional,
             })
             .collect();
         Self {
-            target_type: Name::new(&mapping.target_type),
+            target_type: Name::interned(&mapping.target_type),
             mapping,
             targets,
             relationships,
