@@ -5,7 +5,8 @@
 //! consumer maps and stores the current one. It asks the channel for room before
 //! it polls the inner stream, so at most `depth` items wait; dropping the
 //! returned stream aborts the task (no request is started after that). A panic in
-//! the task is resumed in the consumer: the stream never just ends early. Without
+//! the task is resumed in the consumer: the stream never just ends early. The task
+//! runs in the consumer's span and under its subscriber, even a scoped one. Without
 //! a tokio runtime at the first poll, the inner stream is polled in place.
 
 use std::future::Future as _;
@@ -16,6 +17,7 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
+use tracing::instrument::WithSubscriber as _;
 
 /// `inner`, read up to `depth` items ahead; `depth == 0` returns `inner` itself.
 pub(crate) fn read_ahead<T: Send + 'static>(
@@ -75,7 +77,10 @@ impl<T: Send + 'static> Stream for ReadAhead<T> {
                                     }
                                 }
                             };
-                            let task = runtime.spawn(producer.in_current_span());
+                            // The task logs where the consumer logs: its span and
+                            // its (possibly scoped) subscriber.
+                            let task =
+                                runtime.spawn(producer.in_current_span().with_current_subscriber());
                             State::Running { items, task }
                         }
                         Err(_) => State::Inline(inner),

@@ -9,5 +9,4 @@ mod common;
 mod errors;
 mod paginate;
 mod ratelimit;
-mod redaction;
 mod retry;

@@ -1,5 +1,10 @@
 //! A canary secret never appears in an error, a `Debug` output or the tracing
 //! output, whichever way the client holds it.
+//!
+//! A test binary of its own: every test here installs a scoped subscriber, and
+//! none runs next to tests without one. tracing caches whether a callsite is
+//! enabled process-wide, so a span first reached by a thread with no subscriber
+//! could be missed by a capturing test running at the same moment.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -10,7 +15,11 @@ use tracing_subscriber::fmt::format::FmtSpan;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::common::{client, fallback, server};
+#[path = "it/common.rs"]
+#[allow(dead_code)]
+mod common;
+
+use common::{client, fallback, server};
 
 const CANARY: &str = "canary-7f3e9a1c-do-not-print";
 
@@ -186,4 +195,57 @@ async fn fetched_access_tokens_and_client_secrets_are_scrubbed() {
     assert_clean("Debug", &format!("{err:?}"));
     assert_clean("client Debug", &format!("{client:?}"));
     assert_clean("tracing output", &capture.text());
+}
+
+/// Pages read ahead on another worker thread still log under the consumer's
+/// subscriber, so a canary check over the tracing output covers them too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_read_ahead_log_under_the_callers_subscriber() {
+    use futures::TryStreamExt as _;
+    use tracing::instrument::WithSubscriber as _;
+
+    let server = server().await;
+    for n in 1..=3u32 {
+        let next = (n < 3).then(|| format!("{}/items?page={}", server.uri(), n + 1));
+        Mock::given(path("/items"))
+            .and(wiremock::matchers::query_param("page", n.to_string()))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"items": [{"id": n}], "next": next})),
+            )
+            .mount(&server)
+            .await;
+    }
+    fallback(&server).await;
+    let client = client(&server)
+        .with_auth(ApiKey::query("k", CANARY))
+        .build()
+        .unwrap();
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(FmtSpan::FULL)
+        .with_writer(capture.clone())
+        .finish();
+    let items: Vec<serde_json::Value> = client
+        .get("/items?page=1")
+        .paginate(connector_http::paginate::NextUrlPagination::new(
+            connector_http::paginate::Locator::body("next"),
+        ))
+        .read_ahead(2)
+        .at("items")
+        .items::<serde_json::Value>()
+        .try_collect()
+        .with_subscriber(subscriber)
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 3);
+    let logs = capture.text();
+    assert_clean("tracing output", &logs);
+    for page in 1..=3 {
+        assert!(
+            logs.contains(&format!("page={page}")),
+            "no log line of page {page}:\n{logs}"
+        );
+    }
 }
