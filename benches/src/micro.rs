@@ -167,14 +167,14 @@ impl LayerCase {
     /// A short name for tables.
     pub fn name(self) -> &'static str {
         match self {
-            LayerCase::RateLimit => "rate limiter (quota + pause check + observe)",
-            LayerCase::PauseOnly => "no quota set (pause check + observe)",
-            LayerCase::RateLimitInFlight => "rate limiter + max_in_flight permit",
-            LayerCase::Retry => "retry wrapper (start, classify 200, deposit)",
-            LayerCase::AttemptCopy => "attempt's request copy (auth baseline)",
+            LayerCase::RateLimit => "rate limiter, quota set",
+            LayerCase::PauseOnly => "rate limiter, no quota set",
+            LayerCase::RateLimitInFlight => "rate limiter + max_in_flight",
+            LayerCase::Retry => "retry wrapper, 200 response",
+            LayerCase::AttemptCopy => "request copy (auth baseline)",
             LayerCase::Bearer => "bearer auth",
-            LayerCase::OAuth2Cached => "OAuth2 client credentials, cached token",
-            LayerCase::All => "quota + retry + bearer together",
+            LayerCase::OAuth2Cached => "OAuth2, cached token",
+            LayerCase::All => "quota + retry + bearer",
         }
     }
 

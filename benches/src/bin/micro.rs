@@ -9,8 +9,9 @@
 //!
 //! Prints `MAPPING case=".." rps=..` and, per layer of the send path,
 //! `OVERHEAD layer=".." ns=.. minus_copy_ns=.. min_ns=.. max_ns=.. rounds=..
-//! per_round=..` (nanoseconds per request, median of the rounds; for the auth
-//! cases the attempt's request copy, measured in the same rounds, is subtracted),
+//! per_round=..` (nanoseconds per request, median of the rounds, and the fastest
+//! and slowest round; for the auth cases the attempt's request copy, measured in
+//! the same rounds, is subtracted round by round),
 //! then one line for a whole `GET /ping` on loopback (`whole=1`), for scale.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -55,17 +56,18 @@ fn main() {
                 .expect("the baseline case");
             for (i, case) in LayerCase::ALL.into_iter().enumerate() {
                 // Paired by round: the layer's rounds minus the baseline's.
-                let (ns, minus) = if case.includes_copy() {
+                let (net, minus) = if case.includes_copy() {
                     let diffs: Vec<f64> = times[i]
                         .iter()
                         .zip(&times[copy])
                         .map(|(t, c)| t - c)
                         .collect();
-                    (median(&diffs), median(&times[copy]))
+                    (diffs, median(&times[copy]))
                 } else {
-                    (median(&times[i]), 0.0)
+                    (times[i].clone(), 0.0)
                 };
-                let (lo, hi) = min_max(&times[i]);
+                let ns = median(&net);
+                let (lo, hi) = min_max(&net);
                 println!(
                     "OVERHEAD layer=\"{}\" ns={ns:.1} minus_copy_ns={minus:.1} min_ns={lo:.1} max_ns={hi:.1} rounds={rounds} per_round={per_round}",
                     case.name()
@@ -82,7 +84,7 @@ fn main() {
             });
             let (lo, hi) = min_max(&get_ns);
             println!(
-                "OVERHEAD layer=\"whole GET /ping on loopback, bare client\" ns={:.0} minus_copy_ns=0 min_ns={lo:.0} max_ns={hi:.0} rounds={rounds} per_round={gets} whole=1",
+                "OVERHEAD layer=\"whole GET on loopback (scale)\" ns={:.0} minus_copy_ns=0 min_ns={lo:.0} max_ns={hi:.0} rounds={rounds} per_round={gets} whole=1",
                 median(&get_ns)
             );
         }
