@@ -1,13 +1,20 @@
 //! The mapping micro-benchmarks and the per-request overhead runs, shared by the
 //! `micro` binary (used by `run.sh`) and the divan benches.
+//!
+//! Per-request overhead is measured on the layers themselves, not on whole
+//! requests: [`LayerProbe`] (connector-http's `bench-internals` hooks) runs the
+//! very functions the send path runs on every attempt, one layer at a time and
+//! without the network, so a loop of them gives nanoseconds per request.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use connector_core::Name;
 use connector_core::mapping::{Mapper, TypedMapping};
-use connector_http::auth::Bearer;
-use connector_http::{HttpClient, RateLimit, RetryPolicy};
+use connector_http::__bench::LayerProbe;
+use connector_http::auth::{Bearer, OAuth2ClientCredentials};
+use connector_http::{HeaderMap, HeaderValue, HttpClient, RateLimit, RetryPolicy, StatusCode};
+use futures::FutureExt as _;
 use serde_json::Value;
 
 use crate::data::{issue, servicenow_app};
@@ -131,60 +138,241 @@ pub fn mapping_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec
         .collect()
 }
 
-/// A client configuration for the per-request overhead runs.
+/// One layer (or combination) of the send path, run for one request without the
+/// network and without waits: the quota is never exhausted, the server never asks
+/// for a pause, the response is a 200 (no retry), the token is cached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layers {
-    /// No retries, no rate limit, no auth.
-    Bare,
-    /// A rate limit far above the request rate (never waits).
+pub enum LayerCase {
+    /// Rate limiter admission with a [`RateLimit`] set (server-reported pause
+    /// check, one quota cell) and learning from the 200's headers.
     RateLimit,
-    /// The default retry policy (no request fails, so no retry happens).
+    /// The same with no [`RateLimit`] set: the pause check and learning from the
+    /// response, which every client does.
+    PauseOnly,
+    /// [`LayerCase::RateLimit`] plus a `max_in_flight` cap (a semaphore permit
+    /// taken and released).
+    RateLimitInFlight,
+    /// The retry wrapper around a successful attempt: the call's start time and
+    /// backoff schedule, classifying the 200, the retry-budget deposit. Every
+    /// client does this, whatever its [`RetryPolicy`].
     Retry,
-    /// A bearer token.
-    Auth,
-    /// All three.
+    /// Copying the request for the attempt: not a layer, the baseline the auth
+    /// cases are measured against (auth is applied to that copy).
+    AttemptCopy,
+    /// [`Bearer`] applied to the attempt's copy (includes the copy).
+    Bearer,
+    /// [`OAuth2ClientCredentials`] with a cached, fresh token applied to the
+    /// attempt's copy (includes the copy).
+    OAuth2Cached,
+    /// Everything above a client with a quota, the default retry policy and a
+    /// bearer token does per request (includes the copy).
     All,
 }
 
-impl Layers {
-    /// Every configuration, in table order.
-    pub const ALL: [Layers; 5] = [
-        Layers::Bare,
-        Layers::RateLimit,
-        Layers::Retry,
-        Layers::Auth,
-        Layers::All,
+impl LayerCase {
+    /// Every case, in table order.
+    pub const ALL: [LayerCase; 8] = [
+        LayerCase::RateLimit,
+        LayerCase::PauseOnly,
+        LayerCase::RateLimitInFlight,
+        LayerCase::Retry,
+        LayerCase::AttemptCopy,
+        LayerCase::Bearer,
+        LayerCase::OAuth2Cached,
+        LayerCase::All,
     ];
 
     /// A short name for tables.
     pub fn name(self) -> &'static str {
         match self {
-            Layers::Bare => "bare client",
-            Layers::RateLimit => "+ rate limiter",
-            Layers::Retry => "+ retry wrapper",
-            Layers::Auth => "+ bearer auth",
-            Layers::All => "+ all three",
+            LayerCase::RateLimit => "rate limiter, quota set",
+            LayerCase::PauseOnly => "rate limiter, no quota set",
+            LayerCase::RateLimitInFlight => "rate limiter + max_in_flight",
+            LayerCase::Retry => "retry wrapper, 200 response",
+            LayerCase::AttemptCopy => "request copy (auth baseline)",
+            LayerCase::Bearer => "bearer auth",
+            LayerCase::OAuth2Cached => "OAuth2, cached token",
+            LayerCase::All => "quota + retry + bearer",
         }
     }
 
-    /// An SDK client for `base_url` with these layers.
+    /// Whether the case includes the attempt's request copy, which the report
+    /// subtracts ([`LayerCase::AttemptCopy`]) to leave the layer's own cost.
+    pub fn includes_copy(self) -> bool {
+        matches!(
+            self,
+            LayerCase::Bearer | LayerCase::OAuth2Cached | LayerCase::All
+        )
+    }
+}
+
+/// A 200 response's headers as GitHub sends them, rate-limit headers included
+/// (4,999 requests remaining, so no pause).
+pub fn ok_headers() -> HeaderMap {
+    let reset = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() + 3600);
+    let mut h = HeaderMap::new();
+    for (name, value) in [
+        ("content-type", "application/json; charset=utf-8".to_owned()),
+        ("content-length", "11".to_owned()),
+        ("date", "Tue, 14 Oct 2025 09:30:00 GMT".to_owned()),
+        (
+            "cache-control",
+            "private, max-age=60, s-maxage=60".to_owned(),
+        ),
+        ("etag", "W/\"0123456789abcdef\"".to_owned()),
+        ("x-ratelimit-limit", "5000".to_owned()),
+        ("x-ratelimit-remaining", "4999".to_owned()),
+        ("x-ratelimit-reset", reset.to_string()),
+        ("x-ratelimit-used", "1".to_owned()),
+        ("x-ratelimit-resource", "core".to_owned()),
+        ("x-github-request-id", "C0DE:1234:5678:9ABC:DEF0".to_owned()),
+    ] {
+        h.insert(
+            name,
+            HeaderValue::from_str(&value).expect("a valid header value"),
+        );
+    }
+    h
+}
+
+/// The probes of every [`LayerCase`]: a `GET /ping` prepared through a client
+/// with the case's layers.
+#[derive(Debug)]
+pub struct LayerProbes {
+    probes: Vec<(LayerCase, LayerProbe)>,
+    headers: HeaderMap,
+}
+
+impl LayerProbes {
+    /// Builds a client per case against `base_url` and fills the OAuth2 token
+    /// cache (one `POST /token` to the bench server, so `base_url` must be one).
     ///
     /// # Panics
     ///
-    /// When the client cannot be built.
-    pub fn client(self, base_url: &str) -> HttpClient {
-        let mut b = HttpClient::builder(base_url).with_retry(RetryPolicy::none());
-        if matches!(self, Layers::RateLimit | Layers::All) {
-            b = b.with_rate_limit(RateLimit::per_second(1_000_000_000).with_burst(1_000_000));
+    /// When a client cannot be built or the token cannot be fetched.
+    pub async fn new(base_url: &str) -> Self {
+        let quota = || RateLimit::per_second(1_000_000_000).with_burst(1_000_000);
+        let bare = || HttpClient::builder(base_url).with_retry(RetryPolicy::none());
+        let mut probes = Vec::new();
+        for case in LayerCase::ALL {
+            let client = match case {
+                LayerCase::RateLimit => bare().with_rate_limit(quota()),
+                LayerCase::RateLimitInFlight => {
+                    bare().with_rate_limit(quota()).with_max_in_flight(64)
+                }
+                LayerCase::PauseOnly | LayerCase::AttemptCopy => bare(),
+                LayerCase::Retry => bare().with_retry(RetryPolicy::default()),
+                LayerCase::Bearer => bare().with_auth(Bearer::new("bench-token-0123456789abcdef")),
+                LayerCase::OAuth2Cached => bare().with_auth(OAuth2ClientCredentials::new(
+                    format!("{base_url}/token"),
+                    "bench-client",
+                    "bench-client-secret",
+                )),
+                LayerCase::All => bare()
+                    .with_rate_limit(quota())
+                    .with_retry(RetryPolicy::default())
+                    .with_auth(Bearer::new("bench-token-0123456789abcdef")),
+            }
+            .build()
+            .expect("an SDK client");
+            let probe = LayerProbe::new(client.get("/ping")).expect("a valid request");
+            // Fills the token cache (the only case that fetches anything).
+            probe.authorize().await.expect("auth applies");
+            probes.push((case, probe));
         }
-        if matches!(self, Layers::Retry | Layers::All) {
-            b = b.with_retry(RetryPolicy::default());
+        Self {
+            probes,
+            headers: ok_headers(),
         }
-        if matches!(self, Layers::Auth | Layers::All) {
-            b = b.with_auth(Bearer::new("bench-token-0123456789abcdef"));
-        }
-        b.build().expect("an SDK client")
     }
+
+    /// The probe of `case`.
+    pub fn probe(&self, case: LayerCase) -> &LayerProbe {
+        // `probes` is in `LayerCase::ALL` order, which is declaration order.
+        let (c, probe) = &self.probes[case as usize];
+        debug_assert_eq!(*c, case);
+        probe
+    }
+
+    /// Runs one request's worth of `case`. Each step completes on its first poll
+    /// (nothing waits); a step that would wait is a broken benchmark.
+    ///
+    /// # Panics
+    ///
+    /// When a step would wait or fails.
+    pub fn once(&self, case: LayerCase) {
+        let probe = self.probe(case);
+        let ready = "no layer waits in this benchmark";
+        let admit = || {
+            probe
+                .admit()
+                .now_or_never()
+                .expect(ready)
+                .expect("admitted");
+            probe.observe(StatusCode::OK, black_box(&self.headers));
+        };
+        match case {
+            LayerCase::RateLimit | LayerCase::PauseOnly | LayerCase::RateLimitInFlight => admit(),
+            LayerCase::Retry => {
+                assert!(probe.retry_success(StatusCode::OK, black_box(&self.headers)));
+            }
+            LayerCase::AttemptCopy => probe.attempt_request().expect("a copy"),
+            LayerCase::Bearer | LayerCase::OAuth2Cached => {
+                probe
+                    .authorize()
+                    .now_or_never()
+                    .expect(ready)
+                    .expect("auth");
+            }
+            LayerCase::All => {
+                admit();
+                probe
+                    .authorize()
+                    .now_or_never()
+                    .expect(ready)
+                    .expect("auth");
+                assert!(probe.retry_success(StatusCode::OK, black_box(&self.headers)));
+            }
+        }
+    }
+
+    /// Runs `rounds` rounds of `per_round` requests' worth of every case,
+    /// interleaved (every case once per round); returns the nanoseconds per
+    /// request of each round, per case, in [`LayerCase::ALL`] order.
+    pub fn rounds(&self, rounds: usize, per_round: usize) -> Vec<Vec<f64>> {
+        // Warm up.
+        for case in LayerCase::ALL {
+            for _ in 0..per_round.min(10_000) {
+                self.once(case);
+            }
+        }
+        let mut times = vec![Vec::with_capacity(rounds); LayerCase::ALL.len()];
+        for _ in 0..rounds {
+            for (i, case) in LayerCase::ALL.into_iter().enumerate() {
+                let started = Instant::now();
+                for _ in 0..per_round {
+                    self.once(black_box(case));
+                }
+                times[i].push(started.elapsed().as_nanos() as f64 / per_round as f64);
+            }
+        }
+        times
+    }
+}
+
+/// A client with no rate limit, no retries and no auth, for the whole-GET line
+/// (for scale: a loopback round trip).
+///
+/// # Panics
+///
+/// When the client cannot be built.
+pub fn bare_client(base_url: &str) -> HttpClient {
+    HttpClient::builder(base_url)
+        .with_retry(RetryPolicy::none())
+        .build()
+        .expect("an SDK client")
 }
 
 /// Sends `n` `GET /ping` requests one after the other; returns the mean time per

@@ -10,7 +10,10 @@
 //!   next-URL-in-body style of Microsoft Graph, Jira Cloud, Okta);
 //! - `GET /offset/issues?offset=O&limit=100`: `{"total":T,"items":[...]}`, an empty
 //!   array past the end (offset/limit with a total);
-//! - `GET /ping`: `{"ok":true}`, for per-request overhead.
+//! - `GET /ping`: `{"ok":true}`, for per-request overhead;
+//! - `POST /token` (any body): an OAuth 2.0 token response (`bench-access-token`,
+//!   bearer, expiring in an hour), so the per-request overhead runs can fill an
+//!   OAuth2 token cache.
 //!
 //! The server either runs in a thread of the current process ([`Server::start`])
 //! or in a child process ([`Server::spawn`], so a memory measurement of the client
@@ -220,7 +223,7 @@ async fn connection(mut stream: TcpStream, catalog: &Catalog, port: u16) -> std:
     let mut out = Vec::with_capacity(64 * 1024);
     let mut chunk = [0u8; 4096];
     loop {
-        // Read one request head (GET requests have no body).
+        // Read one request head, then its body (skipped) when it has one.
         let end = loop {
             if let Some(end) = find_head_end(&buf) {
                 break end;
@@ -231,6 +234,14 @@ async fn connection(mut stream: TcpStream, catalog: &Catalog, port: u16) -> std:
             }
             buf.extend_from_slice(&chunk[..n]);
         };
+        let end = end + content_length(&buf[..end]);
+        while buf.len() < end {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
         let target = request_target(&buf[..end]).unwrap_or_default();
         respond(&target, catalog, port, &mut out);
         buf.drain(..end);
@@ -240,6 +251,16 @@ async fn connection(mut stream: TcpStream, catalog: &Catalog, port: u16) -> std:
 
 fn find_head_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+}
+
+/// The `content-length` of a request head; 0 when absent.
+fn content_length(head: &[u8]) -> usize {
+    String::from_utf8_lossy(head)
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn request_target(head: &[u8]) -> Option<String> {
@@ -304,6 +325,12 @@ fn respond(target: &str, catalog: &Catalog, port: u16, out: &mut Vec<u8>) {
             body_head.extend_from_slice(b"{\"ok\":true}");
             items = b"";
         }
+        "/token" => {
+            body_head.extend_from_slice(
+                b"{\"access_token\":\"bench-access-token\",\"token_type\":\"bearer\",\"expires_in\":3600}",
+            );
+            items = b"";
+        }
         _ => {
             status = "404 Not Found";
             body_head.extend_from_slice(b"{\"error\":\"no such route\"}");
@@ -344,6 +371,13 @@ mod tests {
         let body = text.split("\r\n\r\n").nth(1).expect("a body");
         let page: serde_json::Value = serde_json::from_str(body).expect("JSON");
         assert_eq!(page["items"].as_array().map(Vec::len), Some(100));
+    }
+
+    #[test]
+    fn bodies_are_skipped_by_their_length() {
+        let head = b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 29\r\n\r\n";
+        assert_eq!(content_length(head), 29);
+        assert_eq!(content_length(b"GET /ping HTTP/1.1\r\n\r\n"), 0);
     }
 
     #[test]

@@ -28,7 +28,8 @@ use crate::classify::{Classifier, ResponseParts, RetryReason, Verdict};
 use crate::ratelimit::{QuotaLimiter, RateLimit, ServerGate};
 use crate::response::{Body, Response};
 use crate::retry::{
-    BudgetState, HttpEvent, RateLimitWait, RetryEvent, RetryPolicy, WaitCause, is_idempotent,
+    Backoff, BudgetState, HttpEvent, RateLimitWait, RetryEvent, RetryPolicy, WaitCause,
+    is_idempotent,
 };
 use crate::secret::Scrubber;
 use crate::tls;
@@ -328,8 +329,7 @@ impl HttpClient {
         opts: &ExecOptions,
     ) -> Result<Response> {
         let policy = &self.inner.retry;
-        let started = Instant::now();
-        let mut schedule = policy.schedule();
+        let (started, mut schedule) = self.start_call();
         let mut attempt: u32 = 0;
         let mut retries: u32 = 0;
         let mut refreshed = false;
@@ -337,7 +337,7 @@ impl HttpClient {
             attempt += 1;
             let failure = match self.attempt(&request, attempt, opts).await {
                 Ok(response) => {
-                    self.inner.budget.deposit();
+                    self.on_success();
                     return Ok(response);
                 }
                 Err(failure) => failure,
@@ -417,8 +417,79 @@ impl HttpClient {
         }
     }
 
+    /// What the retry wrapper sets up for one call before its first attempt: the
+    /// start time (for `max_elapsed`) and a fresh backoff schedule.
+    pub(crate) fn start_call(&self) -> (Instant, Backoff) {
+        (Instant::now(), self.inner.retry.schedule())
+    }
+
+    /// What the retry wrapper does when an attempt succeeds: a deposit into the
+    /// retry budget.
+    pub(crate) fn on_success(&self) {
+        self.inner.budget.deposit();
+    }
+
+    /// Classifies one response (the retry decision of every attempt).
+    pub(crate) fn classify(
+        &self,
+        method: &Method,
+        status: StatusCode,
+        headers: &HeaderMap,
+        buffered: Option<&[u8]>,
+    ) -> Verdict {
+        self.inner
+            .classifier
+            .classify(&ResponseParts::new(method, status, headers, buffered))
+    }
+
+    /// Learns the server-reported pause from one response (skipped for internal
+    /// requests such as token fetches).
+    pub(crate) fn observe_limits(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        opts: &ExecOptions,
+    ) {
+        if !opts.internal {
+            self.inner.gate.observe(status, headers);
+        }
+    }
+
+    /// The request one attempt sends: a copy of the template with the timeout set.
+    pub(crate) fn attempt_request(
+        &self,
+        template: &reqwest::Request,
+        opts: &ExecOptions,
+    ) -> Result<reqwest::Request> {
+        let mut request = template
+            .try_clone()
+            .ok_or_else(|| ConnectorError::unexpected("the request body cannot be repeated"))?;
+        if let Some(timeout) = opts.timeout.unwrap_or(self.inner.timeout) {
+            *request.timeout_mut() = Some(timeout);
+        }
+        Ok(request)
+    }
+
+    /// Applies the auth strategy to one attempt's request (not to internal
+    /// requests). Returns the tag of the credentials used.
+    pub(crate) async fn authorize(
+        &self,
+        request: &mut reqwest::Request,
+        opts: &ExecOptions,
+    ) -> Result<Applied> {
+        match (&self.inner.auth, opts.internal) {
+            (Some(auth), false) => {
+                let cx = AuthContext::new(self);
+                auth.apply(&mut AuthRequest::new(request), &cx)
+                    .await
+                    .map_err(|e| self.decorate(e, opts.operation.as_ref()))
+            }
+            _ => Ok(Applied::STATIC),
+        }
+    }
+
     /// Waits for the in-flight cap, the server gate and the quota, in that order.
-    async fn wait_for_limits(
+    pub(crate) async fn wait_for_limits(
         &self,
         method: &Method,
         url: &str,
@@ -485,23 +556,13 @@ impl HttpClient {
                 .await
                 .map_err(Failure::Fatal)?
         };
-        let mut request = template.try_clone().ok_or_else(|| {
-            Failure::Fatal(ConnectorError::unexpected(
-                "the request body cannot be repeated",
-            ))
-        })?;
-        if let Some(timeout) = opts.timeout.unwrap_or(inner.timeout) {
-            *request.timeout_mut() = Some(timeout);
-        }
-        let applied = match (&inner.auth, opts.internal) {
-            (Some(auth), false) => {
-                let cx = AuthContext::new(self);
-                auth.apply(&mut AuthRequest::new(&mut request), &cx)
-                    .await
-                    .map_err(|e| Failure::Fatal(self.decorate(e, opts.operation.as_ref())))?
-            }
-            _ => Applied::STATIC,
-        };
+        let mut request = self
+            .attempt_request(template, opts)
+            .map_err(Failure::Fatal)?;
+        let applied = self
+            .authorize(&mut request, opts)
+            .await
+            .map_err(Failure::Fatal)?;
 
         let span = tracing::debug_span!(
             "http_request",
@@ -542,9 +603,7 @@ impl HttpClient {
         let status = response.status();
         span.record("status", status.as_u16());
         let headers = response.headers().clone();
-        if !opts.internal {
-            inner.gate.observe(status, &headers);
-        }
+        self.observe_limits(status, &headers, opts);
         let ok_status = status.is_success() || status.is_redirection() || status.is_informational();
         let body = if ok_status {
             Body::Live(response)
@@ -555,9 +614,7 @@ impl HttpClient {
             Body::Buffered(bytes) => Some(bytes.as_ref()),
             Body::Live(_) => None,
         };
-        let verdict = inner
-            .classifier
-            .classify(&ResponseParts::new(&method, status, &headers, buffered));
+        let verdict = self.classify(&method, status, &headers, buffered);
         let error_body = buffered.unwrap_or_default();
         match verdict {
             Verdict::Success => Ok(Response::new(

@@ -59,6 +59,11 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// Hooks for the SDK's own benchmarks; not a stable API (feature `bench-internals`).
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+#[path = "bench_hooks.rs"]
+pub mod __bench;
 pub mod auth;
 mod base_url;
 pub mod classify;
