@@ -54,6 +54,7 @@ use std::sync::{Arc, Mutex};
 
 use connector_core::pagination::{FetchedPage, PageRequest, PageSignals, RequestParam};
 use connector_core::{ConnectorError, Result};
+use futures::FutureExt as _;
 use futures::stream::{self, BoxStream, StreamExt};
 use http::HeaderMap;
 use serde::de::DeserializeOwned;
@@ -185,12 +186,21 @@ impl PaginatedRequest {
         let items_path = Arc::new(split_path(&self.items_path));
         let last_url: Arc<Mutex<Option<Url>>> = Arc::new(Mutex::new(None));
         let template = self.request;
+        // With several pages in flight, each is fetched and decoded on a task of
+        // its own, so pages decode on as many worker threads as the runtime has.
+        let own_task = self.options.concurrency > 1;
         let fetch = move |page: PageRequest| {
             let template = template.clone();
             let keep = Arc::clone(&keep);
             let items_path = Arc::clone(&items_path);
             let last_url = Arc::clone(&last_url);
-            async move { fetch_page::<T>(template, page, &items_path, &keep, &last_url).await }
+            let work =
+                async move { fetch_page::<T>(template, page, &items_path, &keep, &last_url).await };
+            if own_task {
+                crate::read_ahead::on_own_task(work).left_future()
+            } else {
+                work.right_future()
+            }
         };
         let read_ahead = self.options.read_ahead;
         let pages =

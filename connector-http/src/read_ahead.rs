@@ -9,7 +9,7 @@
 //! runs in the consumer's span and under its subscriber, even a scoped one. Without
 //! a tokio runtime at the first poll, the inner stream is polled in place.
 
-use std::future::Future as _;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -107,6 +107,42 @@ impl<T: Send + 'static> Stream for ReadAhead<T> {
     }
 }
 
+/// Runs `work` on a task of its own (so several run on several worker threads) and
+/// waits for it; dropping the returned future aborts the task. A panic in the task
+/// is resumed here. Without a tokio runtime, `work` runs in place.
+pub(crate) async fn on_own_task<T: Send + 'static>(
+    work: impl Future<Output = connector_core::Result<T>> + Send + 'static,
+) -> connector_core::Result<T> {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return work.await;
+    };
+    let task = AbortOnDrop(runtime.spawn(work.in_current_span().with_current_subscriber()));
+    match task.await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(connector_core::ConnectorError::unexpected(
+            "a page fetch was cancelled before it finished (the tokio runtime is shutting down)",
+        )),
+    }
+}
+
+/// A task handle that aborts the task when dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl<T> Drop for ReadAhead<T> {
     fn drop(&mut self) {
         if let State::Running { task, .. } = &self.state {
@@ -192,6 +228,31 @@ mod tests {
             })
             .boxed();
         let _ = read_ahead(inner, 1).collect::<Vec<_>>().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_on_its_own_task_returns_its_result_and_stops_when_dropped() {
+        assert_eq!(on_own_task(async { Ok(7) }).await.ok(), Some(7));
+        let started = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(AtomicUsize::new(0));
+        let (s, f) = (Arc::clone(&started), Arc::clone(&finished));
+        let work = on_own_task(async move {
+            s.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            f.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+        let timed_out = tokio::time::timeout(std::time::Duration::from_millis(50), work).await;
+        assert!(timed_out.is_err());
+        tokio::task::yield_now().await;
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+        assert_eq!(finished.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "decoder broke")]
+    async fn a_panic_on_its_own_task_reaches_the_caller() {
+        let _ = on_own_task::<()>(async { panic!("decoder broke") }).await;
     }
 
     #[test]
