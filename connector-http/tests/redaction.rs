@@ -52,14 +52,18 @@ impl<'a> MakeWriter<'a> for Capture {
     }
 }
 
-fn capture_tracing() -> (Capture, tracing::subscriber::DefaultGuard) {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
+/// A subscriber writing every span and event into `capture`.
+fn capturing(capture: &Capture) -> impl tracing::Subscriber + Send + Sync + 'static {
+    tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_span_events(FmtSpan::FULL)
         .with_writer(capture.clone())
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
+        .finish()
+}
+
+fn capture_tracing() -> (Capture, tracing::subscriber::DefaultGuard) {
+    let capture = Capture::default();
+    let guard = tracing::subscriber::set_default(capturing(&capture));
     (capture, guard)
 }
 
@@ -222,11 +226,7 @@ async fn pages_read_ahead_log_under_the_callers_subscriber() {
         .build()
         .unwrap();
     let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(FmtSpan::FULL)
-        .with_writer(capture.clone())
-        .finish();
+    let subscriber = capturing(&capture);
     let items: Vec<serde_json::Value> = client
         .get("/items?page=1")
         .paginate(connector_http::paginate::NextUrlPagination::new(
