@@ -1110,43 +1110,74 @@ impl Drop for JoinOnDrop {
     }
 }
 
-/// A batch made ready for the writer thread: records serialised, everything owned.
+/// A batch made ready for the writer thread: everything owned, and the records'
+/// external ids and JSON written back to back into one buffer (no allocation per
+/// record).
 struct PreparedBatch {
     job_id: String,
     state_key: StateKey,
+    /// The first key of each distinct scope among the writes, in order of first use.
+    scopes: Vec<RecordKey>,
+    /// The external ids and JSON of the writes.
+    text: String,
     writes: Vec<PreparedWrite>,
     deletions: Vec<(RecordKey, Option<DateTime<Utc>>)>,
     checkpoint: Option<Checkpoint>,
 }
 
 struct PreparedWrite {
-    key: RecordKey,
+    /// Index into [`PreparedBatch::scopes`].
+    scope: usize,
     action: WriteAction,
-    json: String,
-    created_at: Option<String>,
-    updated_at: Option<String>,
+    /// Byte ranges of [`PreparedBatch::text`].
+    external_id: std::ops::Range<usize>,
+    json: std::ops::Range<usize>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
     relationships: Vec<Relationship>,
+}
+
+fn same_scope(a: &RecordKey, b: &RecordKey) -> bool {
+    a.entity == b.entity && a.connector == b.connector && a.organization == b.organization
 }
 
 impl PreparedBatch {
     fn new(batch: &Batch) -> Result<Self> {
-        let writes = batch
-            .writes
-            .iter()
-            .map(|w| {
-                Ok(PreparedWrite {
-                    key: w.key.clone(),
-                    action: w.action,
-                    json: serde_json::to_string(&w.record)?,
-                    created_at: w.record.created_at.map(ts),
-                    updated_at: w.record.updated_at.map(ts),
-                    relationships: w.record.relationships.clone(),
-                })
-            })
-            .collect::<Result<_>>()?;
+        let mut scopes: Vec<RecordKey> = Vec::new();
+        let mut text = Vec::with_capacity(batch.writes.len() * 640);
+        let mut writes = Vec::with_capacity(batch.writes.len());
+        for w in &batch.writes {
+            let scope = match scopes.iter().rposition(|k| same_scope(k, &w.key)) {
+                Some(i) => i,
+                None => {
+                    scopes.push(w.key.clone());
+                    scopes.len() - 1
+                }
+            };
+            let start = text.len();
+            text.extend_from_slice(w.key.external_id.as_bytes());
+            let id_end = text.len();
+            serde_json::to_writer(&mut text, &w.record)?;
+            writes.push(PreparedWrite {
+                scope,
+                action: w.action,
+                external_id: start..id_end,
+                json: id_end..text.len(),
+                created_at: w.record.created_at,
+                updated_at: w.record.updated_at,
+                relationships: w.record.relationships.clone(),
+            });
+        }
+        let text = String::from_utf8(text).map_err(|e| {
+            ConnectorError::unexpected(format!(
+                "SQLite store: a record serialised to invalid UTF-8: {e}"
+            ))
+        })?;
         Ok(Self {
             job_id: batch.scope.job_id.clone(),
             state_key: batch.state_key.clone(),
+            scopes,
+            text,
             writes,
             deletions: batch
                 .deletions
@@ -1230,15 +1261,21 @@ fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
              ON CONFLICT (scope, external_id) DO NOTHING",
         )
         .map_err(db_err("write records"))?;
+    let scope_ids = batch
+        .scopes
+        .iter()
+        .map(|k| scope_id_or_insert(conn, k))
+        .collect::<Result<Vec<i64>>>()?;
     for write in &batch.writes {
-        let k = &write.key;
-        let scope = scopes.id(conn, k)?;
+        let k = &batch.scopes[write.scope];
+        let scope = scope_ids[write.scope];
+        let external_id = &batch.text[write.external_id.clone()];
         let p = params![
             scope,
-            k.external_id,
-            write.json,
-            write.created_at,
-            write.updated_at,
+            external_id,
+            &batch.text[write.json.clone()],
+            write.created_at.map(ts),
+            write.updated_at.map(ts),
             now,
             job
         ];
@@ -1247,12 +1284,7 @@ fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
         if !inserted {
             upsert.execute(p).map_err(db_err("write records"))?;
             clear_rels
-                .execute(params![
-                    k.organization,
-                    k.connector,
-                    k.entity,
-                    k.external_id
-                ])
+                .execute(params![k.organization, k.connector, k.entity, external_id])
                 .map_err(db_err("write relationships"))?;
         }
         for rel in &write.relationships {
@@ -1261,7 +1293,7 @@ fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
                     k.organization,
                     k.connector,
                     k.entity,
-                    k.external_id,
+                    external_id,
                     rel.from_type,
                     rel.from_id,
                     rel.kind.as_str(),
@@ -1278,7 +1310,7 @@ fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
         };
         log.execute(params![
             scope,
-            k.external_id,
+            external_id,
             job,
             action,
             now,
