@@ -27,6 +27,7 @@ mod journal;
 mod progress;
 mod report;
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -680,7 +681,9 @@ async fn write_reading_ahead<S: Stream + Unpin>(
 /// The items read since the last batch was written.
 #[derive(Default)]
 struct Pending {
-    records: Vec<(RecordKey, Record)>,
+    records: Vec<Record>,
+    /// The key of each record in `records` and its index there (the only copy of
+    /// the key: the batch takes it from here).
     positions: HashMap<RecordKey, usize>,
     deletions: Vec<Deletion>,
     checkpoint: Option<Checkpoint>,
@@ -975,20 +978,23 @@ impl<'p> Run<'p> {
             return self.record_failure(entity, Some(&record.external_id), err);
         }
         let key = self.scope.key_of(&record);
-        let Some(&index) = pending.positions.get(&key) else {
-            pending.positions.insert(key.clone(), pending.records.len());
-            pending.records.push((key, record));
-            return Ok(());
+        let (key, index) = match pending.positions.entry(key) {
+            Entry::Vacant(slot) => {
+                slot.insert(pending.records.len());
+                pending.records.push(record);
+                return Ok(());
+            }
+            Entry::Occupied(slot) => (slot.key().clone(), *slot.get()),
         };
         match self.p.options.dedupe {
             DedupeStrategy::Skip => pending.counts.skipped += 1,
             DedupeStrategy::Update => {
-                pending.records[index].1 = record;
+                pending.records[index] = record;
                 pending.counts.updated += 1;
             }
             DedupeStrategy::Merge => {
-                let merged = merge_records(&pending.records[index].1, record);
-                pending.records[index].1 = merged;
+                let merged = merge_records(&pending.records[index], record);
+                pending.records[index] = merged;
                 pending.counts.updated += 1;
             }
             DedupeStrategy::Fail => {
@@ -1012,14 +1018,28 @@ impl<'p> Run<'p> {
         read_ahead: Option<(&mut SyncStream<'p>, &mut ReadAhead)>,
     ) -> Result<()> {
         let records = std::mem::take(&mut pending.records);
-        pending.positions.clear();
+        // The keys, in record order, moved out of the dedupe map.
+        let mut slots: Vec<Option<RecordKey>> = Vec::new();
+        slots.resize_with(records.len(), || None);
+        for (key, index) in pending.positions.drain() {
+            if let Some(slot) = slots.get_mut(index) {
+                *slot = Some(key);
+            }
+        }
+        let keys: Vec<RecordKey> = slots.into_iter().flatten().collect();
+        if keys.len() != records.len() {
+            return Err(ConnectorError::unexpected(format!(
+                "import pipeline: {} pending records but {} keys",
+                records.len(),
+                keys.len()
+            )));
+        }
         pending.items = 0;
         let mut counts = std::mem::take(&mut pending.counts);
         let mut batch = Batch::new(self.scope.clone(), key.clone());
         batch.deletions = std::mem::take(&mut pending.deletions);
         batch.checkpoint = pending.checkpoint.take();
         if !records.is_empty() {
-            let keys: Vec<RecordKey> = records.iter().map(|(k, _)| k.clone()).collect();
             let stored = self.p.sink.lookup(&keys).await?;
             if stored.len() != keys.len() {
                 return Err(ConnectorError::unexpected(format!(
@@ -1029,7 +1049,7 @@ impl<'p> Run<'p> {
                     stored.len()
                 )));
             }
-            for ((rkey, record), old) in records.into_iter().zip(stored) {
+            for ((rkey, record), old) in keys.into_iter().zip(records).zip(stored) {
                 let write = match (old, self.p.options.dedupe) {
                     (None, _) => {
                         counts.created += 1;
