@@ -27,8 +27,8 @@ mod journal;
 mod progress;
 mod report;
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash as _, Hasher as _};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -683,72 +683,16 @@ async fn write_reading_ahead<S: Stream + Unpin>(
 /// The items read since the last batch was written.
 #[derive(Default)]
 struct Pending {
-    records: Vec<(RecordKey, Record)>,
-    /// Index in `records` by the key's hash: staging a record hashes its key once
-    /// and stores no second copy of it. A hash match is confirmed against the key.
-    positions: HashMap<u64, usize, BuildNoHash>,
+    records: Vec<Record>,
+    /// The key of each record in `records` and its index there (the only copy of
+    /// the key: the batch takes it from here).
+    positions: HashMap<RecordKey, usize>,
     deletions: Vec<Deletion>,
     checkpoint: Option<Checkpoint>,
     /// Items read into this batch, including skipped and invalid ones.
     items: usize,
     /// Outcomes of duplicates within the batch, counted once the batch is stored.
     counts: Counts,
-}
-
-impl Pending {
-    fn hash(key: &RecordKey) -> u64 {
-        let mut hasher = std::hash::DefaultHasher::new();
-        key.hash(&mut hasher);
-        hasher.finish()
-    }
-
-    /// Where the record of `key` is staged.
-    fn position(&self, key: &RecordKey) -> Option<usize> {
-        let index = *self.positions.get(&Self::hash(key))?;
-        if self.records.get(index).is_some_and(|(k, _)| k == key) {
-            return Some(index);
-        }
-        // Two keys with one 64-bit hash: look the slow way.
-        self.records.iter().position(|(k, _)| k == key)
-    }
-
-    /// Stages a record whose key is not staged yet.
-    fn push(&mut self, key: RecordKey, record: Record) {
-        self.positions
-            .entry(Self::hash(&key))
-            .or_insert(self.records.len());
-        self.records.push((key, record));
-    }
-}
-
-/// A hasher for keys that are hashes already.
-#[derive(Default, Clone, Copy)]
-struct BuildNoHash;
-
-impl std::hash::BuildHasher for BuildNoHash {
-    type Hasher = NoHash;
-
-    fn build_hasher(&self) -> NoHash {
-        NoHash(0)
-    }
-}
-
-struct NoHash(u64);
-
-impl std::hash::Hasher for NoHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 /// One run of a pipeline.
@@ -1036,19 +980,23 @@ impl<'p> Run<'p> {
             return self.record_failure(entity, Some(&record.external_id), err);
         }
         let key = self.scope.key_of(&record);
-        let Some(index) = pending.position(&key) else {
-            pending.push(key, record);
-            return Ok(());
+        let (key, index) = match pending.positions.entry(key) {
+            Entry::Vacant(slot) => {
+                slot.insert(pending.records.len());
+                pending.records.push(record);
+                return Ok(());
+            }
+            Entry::Occupied(slot) => (slot.key().clone(), *slot.get()),
         };
         match self.p.options.dedupe {
             DedupeStrategy::Skip => pending.counts.skipped += 1,
             DedupeStrategy::Update => {
-                pending.records[index].1 = record;
+                pending.records[index] = record;
                 pending.counts.updated += 1;
             }
             DedupeStrategy::Merge => {
-                let merged = merge_records(&pending.records[index].1, record);
-                pending.records[index].1 = merged;
+                let merged = merge_records(&pending.records[index], record);
+                pending.records[index] = merged;
                 pending.counts.updated += 1;
             }
             DedupeStrategy::Fail => {
@@ -1072,14 +1020,28 @@ impl<'p> Run<'p> {
         read_ahead: Option<(&mut SyncStream<'p>, &mut ReadAhead)>,
     ) -> Result<()> {
         let records = std::mem::take(&mut pending.records);
-        pending.positions.clear();
+        // The keys, in record order, moved out of the dedupe map.
+        let mut slots: Vec<Option<RecordKey>> = Vec::new();
+        slots.resize_with(records.len(), || None);
+        for (key, index) in pending.positions.drain() {
+            if let Some(slot) = slots.get_mut(index) {
+                *slot = Some(key);
+            }
+        }
+        let keys: Vec<RecordKey> = slots.into_iter().flatten().collect();
+        if keys.len() != records.len() {
+            return Err(ConnectorError::unexpected(format!(
+                "import pipeline: {} pending records but {} keys",
+                records.len(),
+                keys.len()
+            )));
+        }
         pending.items = 0;
         let mut counts = std::mem::take(&mut pending.counts);
         let mut batch = Batch::new(self.scope.clone(), key.clone());
         batch.deletions = std::mem::take(&mut pending.deletions);
         batch.checkpoint = pending.checkpoint.take();
         if !records.is_empty() {
-            let (keys, records): (Vec<RecordKey>, Vec<Record>) = records.into_iter().unzip();
             let stored = self.p.sink.lookup(&keys).await?;
             if stored.len() != keys.len() {
                 return Err(ConnectorError::unexpected(format!(
