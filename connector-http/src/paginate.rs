@@ -24,8 +24,8 @@
 //! total can keep [`concurrency`](PaginatedRequest::concurrency) pages in flight,
 //! yielding them in source order.
 //!
-//! Pages are read one ahead by default: a tokio task fetches and decodes the next
-//! page while the consumer maps and stores the current one (see
+//! Pages are read ahead by default: a tokio task fetches and decodes the next two
+//! pages while the consumer maps and stores the current one (see
 //! [`read_ahead`](PaginatedRequest::read_ahead)). Dropping the stream stops it.
 //!
 //! ```no_run
@@ -142,7 +142,7 @@ impl PaginatedRequest {
 
     /// Fetches and decodes up to `n` pages ahead of the consumer, on a tokio task
     /// of their own, so the next page is on its way while the consumer works on
-    /// the current one (default 1; `0` fetches a page only when asked for it).
+    /// the current one (default 2; `0` fetches a page only when asked for it).
     /// Dropping the stream stops the task; a consumer that stops early has caused
     /// up to `n` requests it did not use.
     pub fn read_ahead(mut self, n: usize) -> Self {

@@ -99,7 +99,7 @@ impl<T> IntoIterator for Page<T> {
 /// How [`paginate`] runs a strategy.
 ///
 /// Defaults: start from the first page, page size [`DEFAULT_PAGE_SIZE`], at most
-/// [`DEFAULT_MAX_PAGES`] pages, one page in flight, one page read ahead.
+/// [`DEFAULT_MAX_PAGES`] pages, one page in flight, two pages read ahead.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaginateOptions {
@@ -134,7 +134,7 @@ impl Default for PaginateOptions {
             page_size: DEFAULT_PAGE_SIZE,
             max_pages: DEFAULT_MAX_PAGES,
             concurrency: 1,
-            read_ahead: 1,
+            read_ahead: 2,
         }
     }
 }
