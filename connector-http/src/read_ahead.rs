@@ -2,9 +2,12 @@
 //!
 //! [`read_ahead`] moves a stream onto a spawned tokio task that keeps up to `depth`
 //! items ready in a channel, so the next page is fetched and decoded while the
-//! consumer maps and stores the current one. It asks the channel for room before
-//! it polls the inner stream, so at most `depth` items wait; dropping the
-//! returned stream aborts the task (no request is started after that). A panic in
+//! consumer maps and stores the current one. The first item is read in place and
+//! the task starts only when the consumer asks for a second one: a consumer that
+//! takes one page (a connector reading one page per stream) causes one request,
+//! not `1 + depth`. The task asks the channel for room before it polls the inner
+//! stream, so at most `depth` items wait; dropping the returned stream aborts the
+//! task (no request is started after that). A panic in
 //! the task is resumed in the consumer: the stream never just ends early. The task
 //! runs in the consumer's span and under its subscriber, even a scoped one. Without
 //! a tokio runtime at the first poll, the inner stream is polled in place.
@@ -28,7 +31,7 @@ pub(crate) fn read_ahead<T: Send + 'static>(
         return inner;
     }
     ReadAhead {
-        state: State::Idle(Some(inner)),
+        state: State::First(inner),
         depth,
     }
     .boxed()
@@ -40,7 +43,10 @@ struct ReadAhead<T> {
 }
 
 enum State<T> {
-    /// Not polled yet: the task starts on the first poll, inside the runtime.
+    /// Reading the first item in place.
+    First(BoxStream<'static, T>),
+    /// The first item was taken: the task starts on the next poll, inside the
+    /// runtime.
     Idle(Option<BoxStream<'static, T>>),
     /// The task runs; items come through `items`.
     Running {
@@ -59,6 +65,18 @@ impl<T: Send + 'static> Stream for ReadAhead<T> {
         let this = &mut *self;
         loop {
             match &mut this.state {
+                State::First(inner) => {
+                    let item = ready!(inner.poll_next_unpin(cx));
+                    if item.is_some() {
+                        let inner = std::mem::replace(&mut this.state, State::Done);
+                        if let State::First(inner) = inner {
+                            this.state = State::Idle(Some(inner));
+                        }
+                    } else {
+                        this.state = State::Done;
+                    }
+                    return Poll::Ready(item);
+                }
                 State::Idle(inner) => {
                     let Some(mut inner) = inner.take() else {
                         this.state = State::Done;
@@ -184,8 +202,14 @@ mod tests {
         for _ in 0..20 {
             tokio::task::yield_now().await;
         }
-        // One taken, two waiting in the channel; nothing more was read.
-        assert_eq!(polled.load(Ordering::SeqCst), 3);
+        // The first item is read in place; nothing is read ahead of it.
+        assert_eq!(polled.load(Ordering::SeqCst), 1);
+        assert_eq!(s.next().await, Some(1));
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        // Two taken, two waiting in the channel; nothing more was read.
+        assert_eq!(polled.load(Ordering::SeqCst), 4);
         drop(s);
     }
 
@@ -200,6 +224,7 @@ mod tests {
         .boxed();
         let mut s = read_ahead(inner, 1);
         s.next().await;
+        s.next().await;
         drop(s);
         for _ in 0..20 {
             tokio::task::yield_now().await;
@@ -210,8 +235,8 @@ mod tests {
         }
         assert_eq!(polled.load(Ordering::SeqCst), after_drop);
         assert!(
-            after_drop <= 3,
-            "read {after_drop} items for a consumer that took one"
+            after_drop <= 4,
+            "read {after_drop} items for a consumer that took two"
         );
     }
 

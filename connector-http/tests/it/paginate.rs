@@ -542,7 +542,7 @@ async fn ten_pages(server: &MockServer) {
     }
 }
 
-async fn requests_after_one_page(read_ahead: usize) -> usize {
+async fn requests_after(pages_taken: usize, read_ahead: usize) -> usize {
     let server = server().await;
     ten_pages(&server).await;
     let client = client(&server).build().unwrap();
@@ -552,8 +552,10 @@ async fn requests_after_one_page(read_ahead: usize) -> usize {
         .read_ahead(read_ahead)
         .at("items")
         .pages::<Item>();
-    let first = pages.try_next().await.unwrap().unwrap();
-    assert_eq!(ids(first.items()), vec![1]);
+    for n in 1..=pages_taken as u64 {
+        let page = pages.try_next().await.unwrap().unwrap();
+        assert_eq!(ids(page.items()), vec![n]);
+    }
     // Give the read-ahead task every chance to overshoot.
     for _ in 0..50 {
         tokio::task::yield_now().await;
@@ -565,9 +567,13 @@ async fn requests_after_one_page(read_ahead: usize) -> usize {
 
 #[tokio::test]
 async fn read_ahead_fetches_the_next_pages_before_they_are_asked_for_but_no_more() {
-    assert_eq!(requests_after_one_page(0).await, 1);
-    assert_eq!(requests_after_one_page(1).await, 2);
-    assert_eq!(requests_after_one_page(3).await, 4);
+    // A consumer that takes one page (one stream per page) causes one request.
+    assert_eq!(requests_after(1, 0).await, 1);
+    assert_eq!(requests_after(1, 2).await, 1);
+    // Once a second page is asked for, up to `read_ahead` more are fetched.
+    assert_eq!(requests_after(2, 0).await, 2);
+    assert_eq!(requests_after(2, 1).await, 3);
+    assert_eq!(requests_after(2, 3).await, 5);
 }
 
 #[tokio::test]
