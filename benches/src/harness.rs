@@ -227,7 +227,7 @@ impl Sink for CountingSink {
         Ok(vec![None; keys.len()])
     }
 
-    async fn write_batch(&self, batch: &Batch) -> Result<()> {
+    async fn write_batch(&self, batch: Batch) -> Result<()> {
         self.records
             .fetch_add(batch.writes.len() as u64, Ordering::Relaxed);
         Ok(())

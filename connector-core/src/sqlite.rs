@@ -1452,22 +1452,24 @@ impl Sink for SqliteStore {
         lookup_records(&self.lock(), keys)
     }
 
-    async fn write_batch(&self, batch: &Batch) -> Result<()> {
-        // The records are serialised here; for a large batch the statements and
-        // the fsync run on a thread of their own, so the caller's task (the pipeline
+    async fn write_batch(&self, batch: Batch) -> Result<()> {
+        // A large batch is serialised, written and fsynced on a thread of its own
+        // (which also frees its records), so the caller's task (the pipeline
         // reading the next page) keeps going meanwhile, on any executor. Dropping
         // this future waits for the thread: as with an inline write, once the call
         // is gone its write is done (the batch and its checkpoint landed together,
         // or not at all). Small batches are written inline: a thread costs more
         // than it hides.
-        let prepared = PreparedBatch::new(batch)?;
-        if prepared.writes.len() < THREADED_WRITE_MIN {
+        if batch.writes.len() < THREADED_WRITE_MIN {
+            let prepared = PreparedBatch::new(&batch)?;
             let conn = self.lock();
             return in_transaction(&conn, |c| apply_batch(c, &prepared));
         }
         let conn = Arc::clone(&self.conn);
         let (tx, rx) = futures::channel::oneshot::channel();
         let write = move || {
+            let prepared = PreparedBatch::new(&batch)?;
+            drop(batch);
             let conn = lock_conn(&conn);
             in_transaction(&conn, |c| apply_batch(c, &prepared))
         };
@@ -1657,7 +1659,7 @@ mod tests {
                 .writes
                 .push(RecordWrite::new(scope.key_of(r), action, r.clone()));
         }
-        block_on(store.write_batch(&batch)).unwrap_or_else(|e| panic!("write: {e}"));
+        block_on(store.write_batch(batch)).unwrap_or_else(|e| panic!("write: {e}"));
     }
 
     #[test]
@@ -1703,7 +1705,7 @@ mod tests {
         }
         let store = SqliteStore::open_in_memory().unwrap_or_else(|e| panic!("open: {e}"));
         {
-            let mut write = store.write_batch(&batch);
+            let mut write = store.write_batch(batch.clone());
             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
             let _ = write.as_mut().poll(&mut cx);
         } // dropped, most likely mid-write
@@ -1713,7 +1715,7 @@ mod tests {
         );
         // Without a tokio runtime.
         let other = SqliteStore::open_in_memory().unwrap_or_else(|e| panic!("open: {e}"));
-        futures::executor::block_on(other.write_batch(&batch))
+        futures::executor::block_on(other.write_batch(batch))
             .unwrap_or_else(|e| panic!("write: {e}"));
         assert_eq!(
             other.count_records("org", "jira").ok(),

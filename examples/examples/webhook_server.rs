@@ -265,7 +265,7 @@ mod tests {
         async fn lookup(&self, keys: &[RecordKey]) -> Result<Vec<Option<connector_core::Record>>> {
             self.inner.lookup(keys).await
         }
-        async fn write_batch(&self, batch: &Batch) -> Result<()> {
+        async fn write_batch(&self, batch: Batch) -> Result<()> {
             self.batches.fetch_add(1, Ordering::SeqCst);
             self.inner.write_batch(batch).await
         }

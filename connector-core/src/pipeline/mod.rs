@@ -1095,16 +1095,17 @@ impl<'p> Run<'p> {
             self.entity_mut().counts.add(&counts);
             return Ok(());
         }
-        let write = self.p.sink.write_batch(&batch);
-        let written = match read_ahead {
+        let written = batch.writes.len() as u64;
+        let checkpoint = batch.checkpoint.clone();
+        let write = self.p.sink.write_batch(batch);
+        let outcome = match read_ahead {
             Some((stream, ahead)) => {
                 let limit = self.p.options.batch_size.max(1);
                 write_reading_ahead(write, stream, ahead, limit).await
             }
             None => write.await,
         };
-        written.map_err(|e| e.with_entity(entity).with_operation("write_batch"))?;
-        let written = batch.writes.len() as u64;
+        outcome.map_err(|e| e.with_entity(entity).with_operation("write_batch"))?;
         if self.scope.atomic {
             self.written_pending += written;
         } else {
@@ -1116,7 +1117,7 @@ impl<'p> Run<'p> {
             report.counts.add(&counts);
             report.batches += 1;
         }
-        if let Some(checkpoint) = batch.checkpoint {
+        if let Some(checkpoint) = checkpoint {
             if self.scope.atomic {
                 self.final_checkpoints.retain(|(i, _, _)| *i != index);
                 self.final_checkpoints

@@ -469,9 +469,9 @@ impl Sink for JsonLinesSink {
         keys.iter().map(|k| inner.read(k)).collect()
     }
 
-    async fn write_batch(&self, batch: &Batch) -> Result<()> {
+    async fn write_batch(&self, batch: Batch) -> Result<()> {
         let mut inner = self.lock();
-        inner.append(batch)?;
+        inner.append(&batch)?;
         if !inner.atomic
             && let Err(e) = inner.commit()
         {

@@ -46,22 +46,23 @@ struct Tables {
 }
 
 impl Tables {
-    fn apply(&mut self, batch: &Batch) {
-        for write in &batch.writes {
+    fn apply(&mut self, mut batch: Batch) {
+        // Writes, then deletions, as every sink applies them.
+        for write in std::mem::take(&mut batch.writes) {
             self.relationships.remove(&write.key);
             if !write.record.relationships.is_empty() {
                 self.relationships
                     .insert(write.key.clone(), write.record.relationships.clone());
             }
-            self.records.insert(write.key.clone(), write.record.clone());
+            self.records.insert(write.key, write.record);
         }
         for deletion in &batch.deletions {
             let key = batch.deletion_key(deletion);
             self.records.remove(&key);
             self.relationships.remove(&key);
         }
-        if let Some(cp) = &batch.checkpoint {
-            self.checkpoints.insert(batch.state_key.clone(), cp.clone());
+        if let Some(cp) = batch.checkpoint {
+            self.checkpoints.insert(batch.state_key, cp);
         }
     }
 }
@@ -141,7 +142,7 @@ impl Sink for MemorySink {
             .collect())
     }
 
-    async fn write_batch(&self, batch: &Batch) -> Result<()> {
+    async fn write_batch(&self, batch: Batch) -> Result<()> {
         let mut state = self.lock();
         match state.pending.as_mut() {
             Some(pending) => pending.apply(batch),

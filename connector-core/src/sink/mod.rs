@@ -320,11 +320,15 @@ pub trait Sink: Send + Sync {
     /// durable when this returns; inside one it becomes durable at
     /// [`commit`](Sink::commit).
     ///
+    /// The sink takes the batch: it may keep the records without copying them, or
+    /// hand them to a thread of its own to serialise and write while the caller
+    /// reads on.
+    ///
     /// # Errors
     ///
     /// When the batch could not be stored; nothing of it is then stored (for a
     /// transactional sink).
-    async fn write_batch(&self, batch: &Batch) -> Result<()>;
+    async fn write_batch(&self, batch: Batch) -> Result<()>;
 
     /// Resolves the relationships of the scope's organization and connector against
     /// the stored records (by external id) and reports which targets are missing,

@@ -279,7 +279,7 @@ pub async fn write_to_sink(
             };
             batch.writes.push(RecordWrite::new(key, action, record));
         }
-        sink.write_batch(&batch).await?;
+        sink.write_batch(batch).await?;
         sink.commit().await
     }
     .await;

@@ -214,7 +214,7 @@ impl<S: Sink> Sink for FailAfter<S> {
     async fn lookup(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>> {
         self.inner.lookup(keys).await
     }
-    async fn write_batch(&self, batch: &Batch) -> Result<()> {
+    async fn write_batch(&self, batch: Batch) -> Result<()> {
         if self.seen.fetch_add(1, Ordering::SeqCst) >= self.ok {
             return Err(ConnectorError::new(
                 ErrorKind::Unavailable,
@@ -256,7 +256,7 @@ impl Sink for NonTransactional {
     async fn lookup(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>> {
         self.0.lookup(keys).await
     }
-    async fn write_batch(&self, batch: &Batch) -> Result<()> {
+    async fn write_batch(&self, batch: Batch) -> Result<()> {
         self.0.write_batch(batch).await
     }
     async fn resolve_relationships(
