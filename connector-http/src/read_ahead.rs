@@ -226,7 +226,7 @@ mod tests {
         false
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn dropping_the_stream_aborts_a_fetch_in_flight() {
         let held = Arc::new(());
         let in_task = Arc::clone(&held);
@@ -259,7 +259,9 @@ mod tests {
         let _ = read_ahead(inner, 1).collect::<Vec<_>>().await;
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    // One thread, so the abort is processed by the same scheduler the test
+    // yields to; the paused clock runs the timeout without waiting.
+    #[tokio::test(start_paused = true)]
     async fn work_on_its_own_task_returns_its_result_and_stops_when_dropped() {
         assert_eq!(on_own_task(async { Ok(7) }).await.ok(), Some(7));
         let held = Arc::new(());
