@@ -190,8 +190,23 @@ pub async fn count_fetch(connector: &BenchConnector) -> Result<u64> {
 ///
 /// The first error of the stream.
 pub async fn count_values(base_url: &str, style: Style, concurrency: usize) -> Result<u64> {
+    count_items::<Value>(base_url, style, concurrency).await
+}
+
+/// SDK paginate yielding items decoded as `T` (no records built), counted: with
+/// `T` = [`Issue`], the same work as the typed floor, so the ratio is the
+/// pagination machinery's own cost.
+///
+/// # Errors
+///
+/// The first error of the stream.
+pub async fn count_items<T: DeserializeOwned + Send + 'static>(
+    base_url: &str,
+    style: Style,
+    concurrency: usize,
+) -> Result<u64> {
     let client = HttpClient::builder(base_url).build()?;
-    let mut items = sdk_request(&client, style, concurrency).items::<Value>();
+    let mut items = sdk_request(&client, style, concurrency).items::<T>();
     let mut n = 0;
     while let Some(item) = items.try_next().await? {
         drop(item);
@@ -382,6 +397,7 @@ mod tests {
             assert_eq!(floor::<Issue>(&base, style, 2).await.ok(), Some(300));
             assert_eq!(floor::<Value>(&base, style, 1).await.ok(), Some(300));
             assert_eq!(count_values(&base, style, 1).await.ok(), Some(300));
+            assert_eq!(count_items::<Issue>(&base, style, 2).await.ok(), Some(300));
             for mode in [Mode::Dynamic, Mode::DerivedFromValue, Mode::Typed] {
                 let c = BenchConnector::new(&base, style, mode, 2).expect("a connector");
                 assert_eq!(count_fetch(&c).await.ok(), Some(300), "{style:?} {mode:?}");

@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Contenders: `floor` (reqwest + serde_json into typed structs), `floor-value`
-//! (the same into `serde_json::Value`), `sdk-value` (paginate yielding `Value`),
+//! (the same into `serde_json::Value`), `sdk-items` (paginate yielding typed
+//! items, no records: the floor's work through the SDK), `sdk-value` (paginate
+//! yielding `Value`),
 //! `sdk-dynamic` (paginate + dynamic `Mapper`), `sdk-derived-value` (paginate +
 //! derived conversion from `Value`), `sdk-typed` (typed decoding + derived
 //! `into_record`), `import-sqlite` (the import pipeline into the SQLite store),
@@ -71,6 +73,7 @@ fn run(args: &[String]) {
             "floor" => harness::floor::<Issue>(&base, style, concurrency).await,
             "floor-value" => harness::floor::<Value>(&base, style, concurrency).await,
             "sdk-value" => harness::count_values(&base, style, concurrency).await,
+            "sdk-items" => harness::count_items::<Issue>(&base, style, concurrency).await,
             "sdk-dynamic" => {
                 let c = BenchConnector::new(&base, style, Mode::Dynamic, concurrency)?;
                 harness::count_fetch(&c).await
@@ -214,6 +217,7 @@ fn report(path: &str) {
     let contenders = [
         ("floor", "hand-written reqwest + serde_json (typed)"),
         ("floor-value", "hand-written reqwest + serde_json (Value)"),
+        ("sdk-items", "SDK paginate -> typed items (no records)"),
         ("sdk-value", "SDK paginate -> Value"),
         ("sdk-dynamic", "SDK paginate + dynamic Mapper"),
         ("sdk-derived-value", "SDK paginate + derived from Value"),
@@ -239,6 +243,7 @@ fn report(path: &str) {
         let floor = medians(&lines, "floor", "offset", conc, records).map(|m| m.0);
         for (c, what) in [
             ("floor", "hand-written concurrent reqwest"),
+            ("sdk-items", "SDK paginate -> typed items"),
             ("sdk-value", "SDK paginate -> Value"),
             ("sdk-typed", "SDK typed decoding + derived"),
         ] {
