@@ -16,6 +16,8 @@ pub mod config;
 pub mod connector;
 pub mod credentials;
 pub mod error;
+#[cfg(feature = "sqlite")]
+mod json;
 pub mod mapping;
 pub mod metadata;
 mod name;

@@ -285,6 +285,27 @@ fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
+/// Appends [`ts`]'s text of `at` to `out` without allocating.
+fn push_ts(out: &mut Vec<u8>, at: DateTime<Utc>) {
+    match crate::json::rfc3339(at, crate::json::Fraction::Nanos) {
+        Some((text, len)) => out.extend_from_slice(&text[..len]),
+        None => out.extend_from_slice(ts(at).as_bytes()),
+    }
+}
+
+/// Text SQLite binds from bytes the store wrote itself (valid UTF-8 by
+/// construction: JSON from serde_json, ids and times from `str`s), so a batch's
+/// buffer is never validated again.
+struct TextBytes<'a>(&'a [u8]);
+
+impl rusqlite::ToSql for TextBytes<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(
+            rusqlite::types::ValueRef::Text(self.0),
+        ))
+    }
+}
+
 fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
@@ -1127,8 +1148,8 @@ struct PreparedBatch {
     state_key: StateKey,
     /// The first key of each distinct scope among the writes, in order of first use.
     scopes: Vec<RecordKey>,
-    /// The external ids and JSON of the writes.
-    text: String,
+    /// The external ids, JSON and source times of the writes, back to back (UTF-8).
+    text: Vec<u8>,
     writes: Vec<PreparedWrite>,
     deletions: Vec<(RecordKey, Option<DateTime<Utc>>)>,
     checkpoint: Option<Checkpoint>,
@@ -1141,8 +1162,8 @@ struct PreparedWrite {
     /// Byte ranges of [`PreparedBatch::text`].
     external_id: std::ops::Range<usize>,
     json: std::ops::Range<usize>,
-    created_at: Option<DateTime<Utc>>,
-    updated_at: Option<DateTime<Utc>>,
+    created_at: Option<std::ops::Range<usize>>,
+    updated_at: Option<std::ops::Range<usize>>,
     relationships: Vec<Relationship>,
 }
 
@@ -1166,22 +1187,27 @@ impl PreparedBatch {
             let start = text.len();
             text.extend_from_slice(w.key.external_id.as_bytes());
             let id_end = text.len();
-            serde_json::to_writer(&mut text, &w.record)?;
+            crate::json::write_record(&mut text, &w.record)?;
+            let json = id_end..text.len();
+            let mut time = |at: Option<DateTime<Utc>>| {
+                at.map(|at| {
+                    let start = text.len();
+                    push_ts(&mut text, at);
+                    start..text.len()
+                })
+            };
+            let created_at = time(w.record.created_at);
+            let updated_at = time(w.record.updated_at);
             writes.push(PreparedWrite {
                 scope,
                 action: w.action,
                 external_id: start..id_end,
-                json: id_end..text.len(),
-                created_at: w.record.created_at,
-                updated_at: w.record.updated_at,
+                json,
+                created_at,
+                updated_at,
                 relationships: w.record.relationships.clone(),
             });
         }
-        let text = String::from_utf8(text).map_err(|e| {
-            ConnectorError::unexpected(format!(
-                "SQLite store: a record serialised to invalid UTF-8: {e}"
-            ))
-        })?;
         Ok(Self {
             job_id: batch.scope.job_id.clone(),
             state_key: batch.state_key.clone(),
@@ -1278,13 +1304,14 @@ fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
     for write in &batch.writes {
         let k = &batch.scopes[write.scope];
         let scope = scope_ids[write.scope];
-        let external_id = &batch.text[write.external_id.clone()];
+        let text = |range: &std::ops::Range<usize>| TextBytes(&batch.text[range.clone()]);
+        let external_id = text(&write.external_id);
         let p = params![
             scope,
             external_id,
-            &batch.text[write.json.clone()],
-            write.created_at.map(ts),
-            write.updated_at.map(ts),
+            text(&write.json),
+            write.created_at.as_ref().map(text),
+            write.updated_at.as_ref().map(text),
             now,
             job
         ];
@@ -1919,6 +1946,53 @@ CREATE TABLE IF NOT EXISTS credentials (
 
     fn at(s: &str) -> DateTime<Utc> {
         parse_ts(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn pushed(t: DateTime<Utc>) -> String {
+        let mut out = b"prefix".to_vec();
+        push_ts(&mut out, t);
+        String::from_utf8(out[6..].to_vec()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn times_written_into_a_batch_buffer_match_the_stored_text_format() {
+        use chrono::{NaiveDate, TimeZone};
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .map(|t| Utc.from_utc_datetime(&t))
+            .unwrap_or_else(|| panic!("a leap second"));
+        let cases = [
+            at("2024-01-15T10:30:45Z"),
+            at("2024-01-15T10:30:45.123456789Z"),
+            at("1970-01-01T00:00:00.000000001Z"),
+            at("0000-01-01T00:00:00Z"),
+            at("9999-12-31T23:59:59.999999999Z"),
+            leap,
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0)
+                .single()
+                .unwrap_or_else(|| panic!("year 10000")),
+            Utc.with_ymd_and_hms(-1, 6, 1, 12, 0, 0)
+                .single()
+                .unwrap_or_else(|| panic!("year -1")),
+        ];
+        for t in cases {
+            assert_eq!(pushed(t), ts(t), "{t:?}");
+        }
+        assert_eq!(pushed(leap), "2016-12-31T23:59:60.500000000Z");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_time_is_written_as_chrono_writes_it(
+            secs in -62_135_596_800i64..253_402_300_800i64,
+            nanos in 0u32..1_000_000_000,
+        ) {
+            let t = DateTime::from_timestamp(secs, nanos)
+                .unwrap_or_else(|| panic!("in range"));
+            proptest::prop_assert_eq!(pushed(t), ts(t));
+        }
     }
 
     #[test]
