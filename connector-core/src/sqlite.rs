@@ -29,11 +29,11 @@
 //!
 //! Calls run SQLite directly inside the async methods (blocking for one batch's
 //! statements and an fsync); see the [sink module docs](crate::sink#blocking-io).
-//! The exception is [`write_batch`](Sink::write_batch) of a batch of 64 or more
-//! records: it serialises the records in the caller's task and runs the statements
-//! and the fsync on a short-lived thread, so the import pipeline reads the next
-//! pages meanwhile (dropping the call waits for that thread, so a write is always
-//! finished once its call is gone).
+//! The exceptions are [`write_batch`](Sink::write_batch) of 64 or more records and
+//! [`lookup`](Sink::lookup) of 64 or more keys: they run (serialising, the
+//! statements and the fsync) on a short-lived thread of their own, so the import
+//! pipeline reads the next pages meanwhile (dropping the call waits for that
+//! thread, so a write is always finished once its call is gone).
 //! One store value is one connection and serves one run at a time: between `begin`
 //! and `commit` of an atomic run, every other call on the same store takes part in
 //! that transaction. For concurrent runs open one store per run on the same file;
@@ -1125,9 +1125,40 @@ fn lookup_records(conn: &Connection, keys: &[RecordKey]) -> Result<Vec<Option<Re
     Ok(out)
 }
 
-/// The fewest record writes in a batch [`SqliteStore::write_batch`] hands to a
-/// thread of its own.
+/// The fewest record writes (or keys looked up) that [`SqliteStore::write_batch`]
+/// (or [`lookup`](Sink::lookup)) hands to a thread of its own: below that, a thread
+/// costs more than it hides.
 const THREADED_WRITE_MIN: usize = 64;
+
+/// Runs `work` on a new thread named `name` and awaits its result, on any
+/// executor. The calling task is free meanwhile (an import pipeline reads the next
+/// pages). Dropping the returned future waits for the thread, so once the call is
+/// gone its work is done: a write landed with its checkpoint, or not at all.
+async fn on_own_thread<T: Send + 'static>(
+    name: &str,
+    what: &'static str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let _ = tx.send(work());
+        });
+    let _join = match spawned {
+        Ok(handle) => JoinOnDrop(Some(handle)),
+        Err(err) => {
+            return Err(ConnectorError::unexpected(format!(
+                "SQLite store: could not start the {what} thread: {err}"
+            )));
+        }
+    };
+    rx.await.unwrap_or_else(|_| {
+        Err(ConnectorError::unexpected(format!(
+            "SQLite store: the {what} thread stopped without an answer"
+        )))
+    })
+}
 
 /// Joins the write thread when dropped (also when the call is abandoned).
 struct JoinOnDrop(Option<std::thread::JoinHandle<()>>);
@@ -1476,7 +1507,17 @@ impl Sink for SqliteStore {
     }
 
     async fn lookup(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>> {
-        lookup_records(&self.lock(), keys)
+        // A large lookup (a pipeline's batch) runs on a thread of its own, like a
+        // large write, so the caller's task goes on reading meanwhile.
+        if keys.len() < THREADED_WRITE_MIN {
+            return lookup_records(&self.lock(), keys);
+        }
+        let conn = Arc::clone(&self.conn);
+        let keys = keys.to_vec();
+        on_own_thread("sqlite-lookup", "lookup", move || {
+            lookup_records(&lock_conn(&conn), &keys)
+        })
+        .await
     }
 
     async fn write_batch(&self, batch: Batch) -> Result<()> {
@@ -1493,31 +1534,13 @@ impl Sink for SqliteStore {
             return in_transaction(&conn, |c| apply_batch(c, &prepared));
         }
         let conn = Arc::clone(&self.conn);
-        let (tx, rx) = futures::channel::oneshot::channel();
-        let write = move || {
+        on_own_thread("sqlite-write", "write", move || {
             let prepared = PreparedBatch::new(&batch)?;
             drop(batch);
             let conn = lock_conn(&conn);
             in_transaction(&conn, |c| apply_batch(c, &prepared))
-        };
-        let spawned = std::thread::Builder::new()
-            .name("sqlite-write".into())
-            .spawn(move || {
-                let _ = tx.send(write());
-            });
-        let _join = match spawned {
-            Ok(handle) => JoinOnDrop(Some(handle)),
-            Err(err) => {
-                return Err(ConnectorError::unexpected(format!(
-                    "SQLite store: could not start the write thread: {err}"
-                )));
-            }
-        };
-        rx.await.unwrap_or_else(|_| {
-            Err(ConnectorError::unexpected(
-                "SQLite store: the write thread stopped without an answer",
-            ))
         })
+        .await
     }
 
     async fn resolve_relationships(

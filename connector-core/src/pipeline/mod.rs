@@ -657,16 +657,17 @@ async fn next_or_cancel<S: Stream + Unpin>(stream: &mut S, token: &CancelToken) 
 /// then not polled again).
 type ReadAhead = VecDeque<Option<Result<SyncItem>>>;
 
-/// Awaits `write`, reading up to `limit` items of `stream` into `ahead` meanwhile.
-async fn write_reading_ahead<S: Stream + Unpin>(
-    write: impl Future<Output = Result<()>>,
+/// Awaits `call` (a sink's lookup or write), reading up to `limit` items of
+/// `stream` into `ahead` meanwhile.
+async fn await_reading_ahead<S: Stream + Unpin, T>(
+    call: impl Future<Output = T>,
     stream: &mut S,
     ahead: &mut VecDeque<Option<S::Item>>,
     limit: usize,
-) -> Result<()> {
-    let mut write = std::pin::pin!(write);
+) -> T {
+    let mut call = std::pin::pin!(call);
     futures::future::poll_fn(|cx| {
-        if let Poll::Ready(result) = write.as_mut().poll(cx) {
+        if let Poll::Ready(result) = call.as_mut().poll(cx) {
             return Poll::Ready(result);
         }
         while ahead.len() < limit && !matches!(ahead.back(), Some(None)) {
@@ -1009,16 +1010,17 @@ impl<'p> Run<'p> {
 
     /// Dedupes the pending records against the sink and writes them as one batch
     /// with the latest checkpoint. With `read_ahead`, reads up to a batch of items
-    /// from the stream into the buffer while a sink's write is pending (a sink that
-    /// writes inside `poll` finishes first and nothing is read ahead); they are
-    /// staged, in order, after the write.
+    /// from the stream into the buffer while the sink's lookup or write is pending
+    /// (a sink that works inside `poll` finishes first and nothing is read ahead);
+    /// they are staged, in order, after the write.
     async fn flush(
         &mut self,
         entity: &str,
         key: &StateKey,
         pending: &mut Pending,
-        read_ahead: Option<(&mut SyncStream<'p>, &mut ReadAhead)>,
+        mut read_ahead: Option<(&mut SyncStream<'p>, &mut ReadAhead)>,
     ) -> Result<()> {
+        let limit = self.p.options.batch_size.max(1);
         let records = std::mem::take(&mut pending.records);
         // The keys, in record order, moved out of the dedupe map.
         let mut slots: Vec<Option<RecordKey>> = Vec::new();
@@ -1042,7 +1044,11 @@ impl<'p> Run<'p> {
         batch.deletions = std::mem::take(&mut pending.deletions);
         batch.checkpoint = pending.checkpoint.take();
         if !records.is_empty() {
-            let stored = self.p.sink.lookup(&keys).await?;
+            let lookup = self.p.sink.lookup(&keys);
+            let stored = match &mut read_ahead {
+                Some((stream, ahead)) => await_reading_ahead(lookup, stream, ahead, limit).await,
+                None => lookup.await,
+            }?;
             if stored.len() != keys.len() {
                 return Err(ConnectorError::unexpected(format!(
                     "sink `{}` answered a lookup of {} keys with {} results",
@@ -1099,10 +1105,7 @@ impl<'p> Run<'p> {
         let checkpoint = batch.checkpoint.clone();
         let write = self.p.sink.write_batch(batch);
         let outcome = match read_ahead {
-            Some((stream, ahead)) => {
-                let limit = self.p.options.batch_size.max(1);
-                write_reading_ahead(write, stream, ahead, limit).await
-            }
+            Some((stream, ahead)) => await_reading_ahead(write, stream, ahead, limit).await,
             None => write.await,
         };
         outcome.map_err(|e| e.with_entity(entity).with_operation("write_batch"))?;

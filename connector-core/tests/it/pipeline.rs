@@ -674,6 +674,35 @@ async fn dedupe_strategies_against_the_sink_and_within_the_run() {
     }
 }
 
+/// Duplicates that arrive batches apart, with batches large enough that the SQLite
+/// store looks up and writes on threads of their own while the pipeline reads
+/// ahead: every later copy sees the earlier one as stored, on every sink.
+#[tokio::test]
+async fn duplicates_batches_apart_are_updates_while_lookups_and_writes_read_ahead() {
+    let v2 = |i: usize| app(i).with_field("name", json!(format!("App {i} v2")));
+    let mut items = apps(300);
+    items.extend((0..300).step_by(3).map(|i| Item::Record(v2(i))));
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = AnySink::new(kind, dir.path());
+        let source = Arc::new(Source::new(50).with("apps", items.clone()).yielding());
+        let options = opts().with_batch_size(100).with_resume(false);
+        let report = pipeline(source, sink.sink(), options).run().await.unwrap();
+        let c = report.totals;
+        assert_eq!(
+            (c.processed, c.created, c.updated, c.skipped),
+            (400, 300, 100, 0),
+            "{kind:?}"
+        );
+        let stored = sink.contents("APP");
+        assert_eq!(stored.len(), 300, "{kind:?}");
+        for i in 0..300 {
+            let expected = if i % 3 == 0 { v2(i) } else { app(i) };
+            assert_eq!(stored[&format!("a{i:03}")], expected, "{kind:?} {i}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn fail_strategy_with_fail_on_error_stops_the_run() {
     let sink: Arc<dyn Sink> = Arc::new(MemorySink::new());
