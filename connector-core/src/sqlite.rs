@@ -7,9 +7,9 @@
 //! |---|---|
 //! | `scopes` | one row per (organization, connector, entity): the integer `scope` the per-record tables use |
 //! | `job_ids` | one row per job that wrote records: the integer `job` the per-record tables use |
-//! | `records` | one row per record, `UNIQUE(scope, external_id)`, the record as JSON |
+//! | `records` | one row per record, `UNIQUE(scope, external_id)`, the record as JSON and its history (first and last job, last action, when) |
 //! | `relationships` | the relationships each record carries, and whether their target is stored |
-//! | `sync_log` | per external id: first and last job, last action, when; kept after deletion |
+//! | `sync_log` | the history of each external id whose record was deleted (first and last job, when, when deleted), until it comes back |
 //! | `checkpoints` | one checkpoint per stream, written **in the same transaction as the batch it covers** |
 //! | `import_jobs` | every import job with its status, stage and counts |
 //! | `audit_events` | who did what, when, to how many records, and whether it worked |
@@ -60,18 +60,24 @@ use crate::sink::{
 use crate::state::{Checkpoint, StateKey, StateStore};
 use crate::vault::{CredentialVault, SealedCredentials};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// How much WAL (in bytes) the store lets grow before SQLite copies it into the
 /// database file.
 const WAL_CHECKPOINT_BYTES: i64 = 40 * 1024 * 1024;
 
-/// The tables of a new database (schema version 2).
+/// The tables of a new database (schema version 3).
 ///
 /// Per-record rows carry integers where version 1 repeated text: `scope` (the
 /// organization, connector and entity, interned in `scopes`), `job` (the job id,
 /// interned in `job_ids`) and the store's own timestamps as nanoseconds since the
 /// Unix epoch (UTC). Timestamps taken from the source stay RFC 3339 text.
+///
+/// A stored record's sync history is in its own row (`first_job`, `job` the last
+/// one, `last_action`, `first_imported_at`, `last_imported_at`); `sync_log` holds
+/// only the history of deleted records (version 2 kept a `sync_log` row for every
+/// record, a second B-tree insert per write). The two columns version 3 added come
+/// last, with defaults, so a new and an upgraded file have the same layout.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS scopes (
     id INTEGER PRIMARY KEY,
@@ -94,6 +100,8 @@ CREATE TABLE IF NOT EXISTS records (
     first_imported_at INTEGER NOT NULL,
     last_imported_at INTEGER NOT NULL,
     job INTEGER NOT NULL,
+    first_job INTEGER NOT NULL DEFAULT 0,
+    last_action TEXT NOT NULL DEFAULT 'create',
     UNIQUE (scope, external_id)
 );
 CREATE TABLE IF NOT EXISTS relationships (
@@ -219,7 +227,26 @@ DROP TABLE records_v1;
 DROP TABLE sync_log_v1;
 ";
 
-/// One row of the sync log: the history of one external id.
+/// Adds version 3's record columns to a version-2 database.
+const MIGRATE_V2: &str = "
+ALTER TABLE records ADD COLUMN first_job INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE records ADD COLUMN last_action TEXT NOT NULL DEFAULT 'create';
+";
+
+/// Moves the history of every stored record from `sync_log` into its `records`
+/// row (the first sync time, which outlives a deletion, becomes
+/// `first_imported_at`); `sync_log` keeps only deleted keys. The last step of the
+/// upgrades from versions 1 and 2.
+const FOLD_SYNC_LOG: &str = "
+UPDATE records SET first_job = l.first_job, last_action = l.last_action,
+    first_imported_at = l.first_synced_at
+    FROM sync_log l WHERE l.scope = records.scope AND l.external_id = records.external_id;
+UPDATE records SET first_job = job WHERE first_job = 0;
+DELETE FROM sync_log WHERE EXISTS (SELECT 1 FROM records r
+    WHERE r.scope = sync_log.scope AND r.external_id = sync_log.external_id);
+";
+
+/// The sync history of one external id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SyncLogEntry {
@@ -389,26 +416,29 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Upgrades a version-1 database to version 2 in one transaction: either every
-/// row is in the new tables, or the file is left as it was.
-fn migrate_v1(conn: &Connection) -> Result<()> {
+/// Upgrades a database of schema version `from` to [`SCHEMA_VERSION`] with `sql`,
+/// in one transaction: either every row is in the new layout, or the file is left
+/// as it was.
+fn migrate(conn: &Connection, from: i64, sql: &str) -> Result<()> {
     let before = std::time::Instant::now();
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(db_err("start the schema upgrade"))?;
     let upgraded = conn
-        .execute_batch(&format!(
-            "{MIGRATE_V1_BEFORE} {SCHEMA} {MIGRATE_V1_AFTER} PRAGMA user_version = {SCHEMA_VERSION};"
-        ))
+        .execute_batch(&format!("{sql} PRAGMA user_version = {SCHEMA_VERSION};"))
         .and_then(|()| conn.execute_batch("COMMIT"));
     if let Err(err) = upgraded {
         let _ = conn.execute_batch("ROLLBACK");
-        return Err(db_err(
-            "upgrade the database from schema version 1 to 2 (the file is unchanged)",
-        )(err));
+        // The messages name the versions; a new version must revisit them.
+        const _: () = assert!(SCHEMA_VERSION == 3);
+        let what = match from {
+            1 => "upgrade the database from schema version 1 to 3 (the file is unchanged)",
+            _ => "upgrade the database from schema version 2 to 3 (the file is unchanged)",
+        };
+        return Err(db_err(what)(err));
     }
     tracing::info!(
         elapsed_ms = before.elapsed().as_millis() as u64,
-        "SQLite store: upgraded the database from schema version 1 to {SCHEMA_VERSION}"
+        "SQLite store: upgraded the database from schema version {from} to {SCHEMA_VERSION}"
     );
     Ok(())
 }
@@ -478,13 +508,19 @@ impl SqliteStore {
                  ({SCHEMA_VERSION}); upgrade connector-core"
             )));
         }
-        if version == 1 {
-            migrate_v1(&conn)?;
-        } else if version < SCHEMA_VERSION {
-            conn.execute_batch(&format!(
-                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))
-            .map_err(db_err("create the tables"))?;
+        match version {
+            0 => conn
+                .execute_batch(&format!(
+                    "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
+                .map_err(db_err("create the tables"))?,
+            1 => migrate(
+                &conn,
+                1,
+                &format!("{MIGRATE_V1_BEFORE} {SCHEMA} {MIGRATE_V1_AFTER} {FOLD_SYNC_LOG}"),
+            )?,
+            2 => migrate(&conn, 2, &format!("{MIGRATE_V2} {FOLD_SYNC_LOG}"))?,
+            _ => {}
         }
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -592,14 +628,9 @@ impl SqliteStore {
     /// When the database cannot be read.
     pub fn sync_log_entry(&self, key: &RecordKey) -> Result<Option<SyncLogEntry>> {
         let conn = self.lock();
-        let row = conn
-            .query_row(
-                "SELECT fj.job_id, lj.job_id, l.last_action, l.first_synced_at, \
-                 l.last_synced_at, l.deleted_at FROM sync_log l \
-                 JOIN scopes s ON s.id = l.scope \
-                 JOIN job_ids fj ON fj.id = l.first_job JOIN job_ids lj ON lj.id = l.last_job \
-                 WHERE s.organization = ?1 AND s.connector = ?2 AND s.entity = ?3 \
-                 AND l.external_id = ?4",
+        let read = |sql: &str| {
+            conn.query_row(
+                sql,
                 params![key.organization, key.connector, key.entity, key.external_id],
                 |r| {
                     Ok((
@@ -613,7 +644,27 @@ impl SqliteStore {
                 },
             )
             .optional()
-            .map_err(db_err("read the sync log"))?;
+            .map_err(db_err("read the sync log"))
+        };
+        // A stored record's history is in its row; a deleted one's in the log.
+        let row = match read(
+            "SELECT fj.job_id, lj.job_id, r.last_action, r.first_imported_at, \
+             r.last_imported_at, NULL FROM records r \
+             JOIN scopes s ON s.id = r.scope \
+             JOIN job_ids fj ON fj.id = r.first_job JOIN job_ids lj ON lj.id = r.job \
+             WHERE s.organization = ?1 AND s.connector = ?2 AND s.entity = ?3 \
+             AND r.external_id = ?4",
+        )? {
+            Some(row) => Some(row),
+            None => read(
+                "SELECT fj.job_id, lj.job_id, l.last_action, l.first_synced_at, \
+                 l.last_synced_at, l.deleted_at FROM sync_log l \
+                 JOIN scopes s ON s.id = l.scope \
+                 JOIN job_ids fj ON fj.id = l.first_job JOIN job_ids lj ON lj.id = l.last_job \
+                 WHERE s.organization = ?1 AND s.connector = ?2 AND s.entity = ?3 \
+                 AND l.external_id = ?4",
+            )?,
+        };
         let Some((first_job_id, last_job_id, last_action, first, last, deleted)) = row else {
             return Ok(None);
         };
@@ -1284,12 +1335,13 @@ fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
     let mut upsert = conn
         .prepare_cached(
             "INSERT INTO records (scope, external_id, record, source_created_at, \
-             source_updated_at, first_imported_at, last_imported_at, job) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) \
+             source_updated_at, first_imported_at, last_imported_at, first_job, job, \
+             last_action) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?7, ?8) \
              ON CONFLICT (scope, external_id) DO UPDATE SET \
              record = excluded.record, source_created_at = excluded.source_created_at, \
              source_updated_at = excluded.source_updated_at, \
-             last_imported_at = excluded.last_imported_at, job = excluded.job",
+             last_imported_at = excluded.last_imported_at, job = excluded.job, \
+             last_action = excluded.last_action",
         )
         .map_err(db_err("write records"))?;
     let mut clear_rels = conn
@@ -1305,14 +1357,28 @@ fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
         .map_err(db_err("write relationships"))?;
-    let mut log = conn
+    // A record's history is in its row; a deleted record's moves to the sync log
+    // (a tombstone), and back into the row when the record returns.
+    let mut bury = conn
         .prepare_cached(
             "INSERT INTO sync_log (scope, external_id, first_job, last_job, last_action, \
              first_synced_at, last_synced_at, deleted_at) \
-             VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?5, ?6) \
+             VALUES (?1, ?2, ?3, ?4, 'delete', ?5, ?6, ?7) \
              ON CONFLICT (scope, external_id) DO UPDATE SET \
              last_job = excluded.last_job, last_action = excluded.last_action, \
              last_synced_at = excluded.last_synced_at, deleted_at = excluded.deleted_at",
+        )
+        .map_err(db_err("write the sync log"))?;
+    let mut revive = conn
+        .prepare_cached(
+            "DELETE FROM sync_log WHERE scope = ?1 AND external_id = ?2 \
+             RETURNING first_job, first_synced_at",
+        )
+        .map_err(db_err("write the sync log"))?;
+    let mut keep_history = conn
+        .prepare_cached(
+            "UPDATE records SET first_job = ?3, first_imported_at = ?4 \
+             WHERE scope = ?1 AND external_id = ?2",
         )
         .map_err(db_err("write the sync log"))?;
     // A record the pipeline found new is inserted without a conflict clause first:
@@ -1322,8 +1388,8 @@ fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
     let mut insert_new = conn
         .prepare_cached(
             "INSERT INTO records (scope, external_id, record, source_created_at, \
-             source_updated_at, first_imported_at, last_imported_at, job) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) \
+             source_updated_at, first_imported_at, last_imported_at, first_job, job, \
+             last_action) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?7, ?8) \
              ON CONFLICT (scope, external_id) DO NOTHING",
         )
         .map_err(db_err("write records"))?;
@@ -1332,11 +1398,28 @@ fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
         .iter()
         .map(|k| scope_id_or_insert(conn, k))
         .collect::<Result<Vec<i64>>>()?;
+    // Whether each scope has deleted keys a write may bring back (one probe per
+    // batch and scope instead of one per record).
+    let mut has_tombstones = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM sync_log WHERE scope = ?1)")
+        .map_err(db_err("read the sync log"))?;
+    let tombstones = scope_ids
+        .iter()
+        .map(|id| {
+            has_tombstones
+                .query_row([id], |r| r.get::<_, bool>(0))
+                .map_err(db_err("read the sync log"))
+        })
+        .collect::<Result<Vec<bool>>>()?;
     for write in &batch.writes {
         let k = &batch.scopes[write.scope];
         let scope = scope_ids[write.scope];
         let text = |range: &std::ops::Range<usize>| TextBytes(&batch.text[range.clone()]);
         let external_id = text(&write.external_id);
+        let action = match write.action {
+            WriteAction::Create => "create",
+            WriteAction::Update => "update",
+        };
         let p = params![
             scope,
             external_id,
@@ -1344,7 +1427,8 @@ fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
             write.created_at.as_ref().map(text),
             write.updated_at.as_ref().map(text),
             now,
-            job
+            job,
+            action
         ];
         let inserted = write.action == WriteAction::Create
             && insert_new.execute(p).map_err(db_err("write records"))? == 1;
@@ -1371,29 +1455,36 @@ fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
                 ])
                 .map_err(db_err("write relationships"))?;
         }
-        let action = match write.action {
-            WriteAction::Create => "create",
-            WriteAction::Update => "update",
-        };
-        log.execute(params![
-            scope,
-            external_id,
-            job,
-            action,
-            now,
-            None::<String>
-        ])
-        .map_err(db_err("write the sync log"))?;
+        if tombstones[write.scope] {
+            let returned = revive
+                .query_row(params![scope, external_id], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()
+                .map_err(db_err("write the sync log"))?;
+            if let Some((first_job, first_synced_at)) = returned {
+                keep_history
+                    .execute(params![scope, external_id, first_job, first_synced_at])
+                    .map_err(db_err("write the sync log"))?;
+            }
+        }
     }
     if !batch.deletions.is_empty() {
         let mut delete = conn
-            .prepare_cached("DELETE FROM records WHERE scope = ?1 AND external_id = ?2")
+            .prepare_cached(
+                "DELETE FROM records WHERE scope = ?1 AND external_id = ?2 \
+                 RETURNING first_job, first_imported_at",
+            )
             .map_err(db_err("delete records"))?;
         for (k, deleted_at) in &batch.deletions {
             let scope = scopes.id(conn, k)?;
-            delete
-                .execute(params![scope, k.external_id])
-                .map_err(db_err("delete records"))?;
+            let (first_job, first_synced_at) = delete
+                .query_row(params![scope, k.external_id], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()
+                .map_err(db_err("delete records"))?
+                .unwrap_or((job, now));
             clear_rels
                 .execute(params![
                     k.organization,
@@ -1403,13 +1494,14 @@ fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
                 ])
                 .map_err(db_err("delete relationships"))?;
             let deleted_at = ts(deleted_at.unwrap_or_else(Utc::now));
-            log.execute(params![
+            bury.execute(params![
                 scope,
                 k.external_id,
+                first_job,
                 job,
-                "delete",
+                first_synced_at,
                 now,
-                Some(deleted_at)
+                deleted_at
             ])
             .map_err(db_err("write the sync log"))?;
         }
@@ -1682,6 +1774,7 @@ impl ImportJournal for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Deletion;
     use crate::sink::RecordWrite;
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -1969,6 +2062,238 @@ CREATE TABLE IF NOT EXISTS credentials (
 
     fn at(s: &str) -> DateTime<Utc> {
         parse_ts(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn write_in(store: &SqliteStore, job: &str, writes: &[(WriteAction, Record)], gone: &[&str]) {
+        let scope = RunScope::new(job, "org", "jira", false);
+        let mut batch = Batch::new(scope.clone(), StateKey::new("org", "jira", "ISSUE"));
+        for (action, r) in writes {
+            batch
+                .writes
+                .push(RecordWrite::new(scope.key_of(r), *action, r.clone()));
+        }
+        for id in gone {
+            batch.deletions.push(Deletion::new("ISSUE", *id));
+        }
+        block_on(store.write_batch(batch)).unwrap_or_else(|e| panic!("write: {e}"));
+    }
+
+    fn log_of(store: &SqliteStore, id: &str) -> Option<SyncLogEntry> {
+        store
+            .sync_log_entry(&RecordKey::new("org", "jira", "ISSUE", id))
+            .unwrap_or_else(|e| panic!("log: {e}"))
+    }
+
+    fn log_rows(store: &SqliteStore) -> i64 {
+        store
+            .lock()
+            .query_row("SELECT count(*) FROM sync_log", [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("count: {e}"))
+    }
+
+    #[test]
+    fn a_deleted_record_keeps_its_history_and_takes_it_back_when_it_returns() {
+        let store = SqliteStore::open_in_memory().unwrap_or_else(|e| panic!("open: {e}"));
+        write_in(
+            &store,
+            "job-a",
+            &[(WriteAction::Create, record("1", "x"))],
+            &[],
+        );
+        let created = log_of(&store, "1").unwrap_or_else(|| panic!("an entry"));
+        assert_eq!(
+            (
+                created.first_job_id.as_str(),
+                created.last_job_id.as_str(),
+                created.last_action.as_str(),
+                created.deleted_at
+            ),
+            ("job-a", "job-a", "create", None)
+        );
+        assert_eq!(
+            log_rows(&store),
+            0,
+            "a stored record's history is in its row"
+        );
+
+        write_in(
+            &store,
+            "job-b",
+            &[(WriteAction::Update, record("1", "y"))],
+            &[],
+        );
+        let updated = log_of(&store, "1").unwrap_or_else(|| panic!("an entry"));
+        assert_eq!(
+            (updated.first_job_id.as_str(), updated.last_job_id.as_str()),
+            ("job-a", "job-b")
+        );
+        assert_eq!(updated.last_action, "update");
+        assert_eq!(updated.first_synced_at, created.first_synced_at);
+
+        // Deleted: the history moves to the log, with the deletion.
+        write_in(&store, "job-c", &[], &["1", "never-seen"]);
+        assert_eq!(
+            store.get(&RecordKey::new("org", "jira", "ISSUE", "1")).ok(),
+            Some(None)
+        );
+        let deleted = log_of(&store, "1").unwrap_or_else(|| panic!("an entry"));
+        assert_eq!(
+            (
+                deleted.first_job_id.as_str(),
+                deleted.last_job_id.as_str(),
+                deleted.last_action.as_str()
+            ),
+            ("job-a", "job-c", "delete")
+        );
+        assert_eq!(deleted.first_synced_at, created.first_synced_at);
+        assert!(deleted.deleted_at.is_some());
+        let unknown = log_of(&store, "never-seen").unwrap_or_else(|| panic!("an entry"));
+        assert_eq!(
+            (unknown.first_job_id.as_str(), unknown.last_action.as_str()),
+            ("job-c", "delete")
+        );
+        assert_eq!(log_rows(&store), 2);
+
+        // Back again: its first job and first sync time come back with it.
+        write_in(
+            &store,
+            "job-d",
+            &[
+                (WriteAction::Create, record("1", "z")),
+                (WriteAction::Create, record("2", "z")),
+            ],
+            &[],
+        );
+        let back = log_of(&store, "1").unwrap_or_else(|| panic!("an entry"));
+        assert_eq!(
+            (
+                back.first_job_id.as_str(),
+                back.last_job_id.as_str(),
+                back.last_action.as_str(),
+                back.deleted_at
+            ),
+            ("job-a", "job-d", "create", None)
+        );
+        assert_eq!(back.first_synced_at, created.first_synced_at);
+        let new = log_of(&store, "2").unwrap_or_else(|| panic!("an entry"));
+        assert_eq!(new.first_job_id, "job-d");
+        assert_eq!(
+            log_rows(&store),
+            1,
+            "only the unknown key's tombstone is left"
+        );
+        assert_eq!(log_of(&store, "3"), None);
+    }
+
+    /// Version 2's schema: version 3's without the two record columns it added.
+    fn schema_v2() -> String {
+        let added = "    first_job INTEGER NOT NULL DEFAULT 0,\n    \
+                     last_action TEXT NOT NULL DEFAULT 'create',\n";
+        assert!(SCHEMA.contains(added), "the columns version 3 added");
+        SCHEMA.replace(added, "")
+    }
+
+    #[test]
+    fn a_version_2_database_is_upgraded_and_its_sync_log_folded_into_the_records() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary directory: {e}"));
+        let path = dir.path().join("v2.sqlite");
+        let (one, two) = (record("1", "2"), record("2", "1"));
+        let first = nanos(at("2024-03-01T10:00:00.123456789Z")).unwrap_or_default();
+        let later = nanos(at("2024-03-02T11:30:00.000000001Z")).unwrap_or_default();
+        {
+            let conn = Connection::open(&path).unwrap_or_else(|e| panic!("open: {e}"));
+            conn.execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; {} PRAGMA user_version = 2;
+                 INSERT INTO scopes VALUES (1, 'org', 'jira', 'ISSUE');
+                 INSERT INTO job_ids VALUES (1, 'job-1'), (2, 'job-2');",
+                schema_v2()
+            ))
+            .unwrap_or_else(|e| panic!("v2 schema: {e}"));
+            for r in [&one, &two] {
+                // The row was (re)created later than the key was first synced.
+                conn.execute(
+                    "INSERT INTO records (scope, external_id, record, source_created_at, \
+                     source_updated_at, first_imported_at, last_imported_at, job) \
+                     VALUES (1, ?1, ?2, NULL, NULL, ?3, ?3, 2)",
+                    params![
+                        r.external_id,
+                        serde_json::to_string(r).unwrap_or_default(),
+                        later
+                    ],
+                )
+                .unwrap_or_else(|e| panic!("v2 record: {e}"));
+                conn.execute(
+                    "INSERT INTO sync_log VALUES (1, ?1, 1, 2, 'update', ?2, ?3, NULL)",
+                    params![r.external_id, first, later],
+                )
+                .unwrap_or_else(|e| panic!("v2 log: {e}"));
+            }
+            conn.execute(
+                "INSERT INTO sync_log VALUES (1, 'gone', 1, 2, 'delete', ?1, ?2, \
+                 '2024-03-02T09:00:00.000000000Z')",
+                params![first, later],
+            )
+            .unwrap_or_else(|e| panic!("v2 tombstone: {e}"));
+        }
+        let store = SqliteStore::open(&path).unwrap_or_else(|e| panic!("upgrade: {e}"));
+        let version: i64 = store
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("version: {e}"));
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(
+            store.get(&RecordKey::new("org", "jira", "ISSUE", "2")).ok(),
+            Some(Some(two))
+        );
+        let entry = log_of(&store, "2").unwrap_or_else(|| panic!("an entry"));
+        assert_eq!(
+            (
+                entry.first_job_id.as_str(),
+                entry.last_job_id.as_str(),
+                entry.last_action.as_str(),
+                entry.deleted_at
+            ),
+            ("job-1", "job-2", "update", None)
+        );
+        assert_eq!(entry.first_synced_at, from_nanos(first));
+        assert_eq!(entry.last_synced_at, from_nanos(later));
+        let gone = log_of(&store, "gone").unwrap_or_else(|| panic!("an entry"));
+        assert_eq!(gone.deleted_at, Some(at("2024-03-02T09:00:00Z")));
+        assert_eq!(log_rows(&store), 1, "only the deleted key stays in the log");
+
+        // New writes after the upgrade keep the folded history.
+        write_in(
+            &store,
+            "job-3",
+            &[(WriteAction::Update, record("1", "9"))],
+            &[],
+        );
+        let entry = log_of(&store, "1").unwrap_or_else(|| panic!("an entry"));
+        assert_eq!(
+            (entry.first_job_id.as_str(), entry.last_job_id.as_str()),
+            ("job-1", "job-3")
+        );
+        assert_eq!(entry.first_synced_at, from_nanos(first));
+        write_in(
+            &store,
+            "job-3",
+            &[(WriteAction::Create, record("gone", "1"))],
+            &[],
+        );
+        let back = log_of(&store, "gone").unwrap_or_else(|| panic!("an entry"));
+        assert_eq!(
+            (back.first_job_id.as_str(), back.deleted_at),
+            ("job-1", None)
+        );
+        assert_eq!(log_rows(&store), 0);
+        drop(store);
+        let before = std::fs::read(&path).unwrap_or_default();
+        drop(SqliteStore::open(&path).unwrap_or_else(|e| panic!("reopen: {e}")));
+        assert!(
+            std::fs::read(&path).unwrap_or_default() == before,
+            "reopening changed the file"
+        );
+        drop(one);
     }
 
     fn pushed(t: DateTime<Utc>) -> String {
