@@ -102,8 +102,13 @@ pub enum CommitMode {
 }
 
 /// How a run behaves. Defaults: strategy [`DedupeStrategy::Update`], record errors
-/// not fatal, batches of 500 items, [`CommitMode::PerBatch`], the first 100 record
+/// not fatal, batches of 1,000 items, [`CommitMode::PerBatch`], the first 100 record
 /// errors kept, resume from the stored checkpoint, default fetch options.
+///
+/// The batch size trades resume granularity and memory (a batch and up to another
+/// batch read ahead are held) for per-commit costs: into the SQLite store, 1,000
+/// items a batch import 12–15% faster than 500 and need ~2.5 MB more (measured in
+/// `benches/`); 2,000 gain little more.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ImportOptions {
@@ -130,7 +135,7 @@ impl Default for ImportOptions {
         Self {
             dedupe: DedupeStrategy::default(),
             fail_on_error: false,
-            batch_size: 500,
+            batch_size: 1000,
             commit_mode: CommitMode::default(),
             max_errors: 100,
             resume: true,
