@@ -2084,6 +2084,16 @@ CREATE TABLE IF NOT EXISTS credentials (
             .unwrap_or_else(|e| panic!("log: {e}"))
     }
 
+    /// First job, last job, last action and deletion time of an entry.
+    fn history(e: &SyncLogEntry) -> (&str, &str, &str, Option<DateTime<Utc>>) {
+        (
+            e.first_job_id.as_str(),
+            e.last_job_id.as_str(),
+            e.last_action.as_str(),
+            e.deleted_at,
+        )
+    }
+
     fn log_rows(store: &SqliteStore) -> i64 {
         store
             .lock()
@@ -2101,15 +2111,7 @@ CREATE TABLE IF NOT EXISTS credentials (
             &[],
         );
         let created = log_of(&store, "1").unwrap_or_else(|| panic!("an entry"));
-        assert_eq!(
-            (
-                created.first_job_id.as_str(),
-                created.last_job_id.as_str(),
-                created.last_action.as_str(),
-                created.deleted_at
-            ),
-            ("job-a", "job-a", "create", None)
-        );
+        assert_eq!(history(&created), ("job-a", "job-a", "create", None));
         assert_eq!(
             log_rows(&store),
             0,
@@ -2165,15 +2167,7 @@ CREATE TABLE IF NOT EXISTS credentials (
             &[],
         );
         let back = log_of(&store, "1").unwrap_or_else(|| panic!("an entry"));
-        assert_eq!(
-            (
-                back.first_job_id.as_str(),
-                back.last_job_id.as_str(),
-                back.last_action.as_str(),
-                back.deleted_at
-            ),
-            ("job-a", "job-d", "create", None)
-        );
+        assert_eq!(history(&back), ("job-a", "job-d", "create", None));
         assert_eq!(back.first_synced_at, created.first_synced_at);
         let new = log_of(&store, "2").unwrap_or_else(|| panic!("an entry"));
         assert_eq!(new.first_job_id, "job-d");
@@ -2246,15 +2240,7 @@ CREATE TABLE IF NOT EXISTS credentials (
             Some(Some(two))
         );
         let entry = log_of(&store, "2").unwrap_or_else(|| panic!("an entry"));
-        assert_eq!(
-            (
-                entry.first_job_id.as_str(),
-                entry.last_job_id.as_str(),
-                entry.last_action.as_str(),
-                entry.deleted_at
-            ),
-            ("job-1", "job-2", "update", None)
-        );
+        assert_eq!(history(&entry), ("job-1", "job-2", "update", None));
         assert_eq!(entry.first_synced_at, from_nanos(first));
         assert_eq!(entry.last_synced_at, from_nanos(later));
         let gone = log_of(&store, "gone").unwrap_or_else(|| panic!("an entry"));
