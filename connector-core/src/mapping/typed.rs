@@ -150,6 +150,10 @@ pub struct Plan {
     target_type: Name,
     /// The target of each field, split at dots.
     targets: Vec<Target>,
+    /// For each field with a flat target, its rank among the targets in name order
+    /// (`None` for nested targets): a builder given fields in ascending rank
+    /// appends them without comparing names.
+    ranks: Vec<Option<usize>>,
     relationships: Vec<PlanRelationship>,
     compiled: std::result::Result<Vec<PlanField>, String>,
 }
@@ -178,11 +182,12 @@ impl Plan {
     /// available and every [`reader`](Self::reader) call reports the problem.
     pub fn new(mapping: EntityMapping, registry: &TransformRegistry) -> Self {
         let compiled = compile(&mapping, registry);
-        let targets = mapping
+        let targets: Vec<Target> = mapping
             .fields
             .iter()
             .map(|f| Target::new(&f.target))
             .collect();
+        let ranks = flat_ranks(&targets);
         let relationships = mapping
             .relationships
             .iter()
@@ -198,6 +203,7 @@ impl Plan {
             target_type: Name::interned(&mapping.target_type),
             mapping,
             targets,
+            ranks,
             relationships,
             compiled,
         }
@@ -242,9 +248,29 @@ impl Plan {
         RecordBuilder {
             plan: self,
             record,
+            last_rank: None,
             errors: Vec::new(),
         }
     }
+}
+
+/// The rank of each flat target among all targets in name order, `None` for nested
+/// ones. Flat targets are distinct (the descriptor is validated), so ranks are too.
+fn flat_ranks(targets: &[Target]) -> Vec<Option<usize>> {
+    let mut flat: Vec<(usize, &Name)> = targets
+        .iter()
+        .enumerate()
+        .filter_map(|(index, target)| match target {
+            Target::Flat(name) => Some((index, name)),
+            Target::Nested(..) => None,
+        })
+        .collect();
+    flat.sort_by(|a, b| a.1.cmp(b.1));
+    let mut ranks = vec![None; targets.len()];
+    for (rank, (index, _)) in flat.into_iter().enumerate() {
+        ranks[index] = Some(rank);
+    }
+    ranks
 }
 
 fn compile(
@@ -640,6 +666,10 @@ impl<'p: 's, 's> Reader<'p, 's> {
 pub struct RecordBuilder<'p> {
     plan: &'p Plan,
     record: Record,
+    /// The rank of the last field appended by rank, while every field set so far
+    /// came in ascending rank (flat targets in name order, as the derive writes
+    /// them); `None` before the first and after any field set another way.
+    last_rank: Option<usize>,
     errors: Vec<FieldError>,
 }
 
@@ -651,7 +681,21 @@ impl RecordBuilder<'_> {
             return;
         };
         match value {
-            Ok(value) => target.insert(&mut self.record.fields, value),
+            Ok(value) => match (target, plan.ranks[index]) {
+                // Every field so far came in ascending rank and this one ranks
+                // after them: its name sorts after theirs, so it appends.
+                (Target::Flat(name), Some(rank))
+                    if self.last_rank.is_none_or(|last| last < rank)
+                        && (self.last_rank.is_some() || self.record.fields.is_empty()) =>
+                {
+                    self.record.fields.push_sorted(name.clone(), value);
+                    self.last_rank = Some(rank);
+                }
+                _ => {
+                    self.last_rank = None;
+                    target.insert(&mut self.record.fields, value);
+                }
+            },
             Err(message) => {
                 self.errors
                     .push(FieldError::new(target.dotted(), "type", message));
@@ -956,6 +1000,74 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(typed, dynamic);
+    }
+
+    #[test]
+    fn record_builder_gives_the_same_fields_in_any_order() {
+        let mapping = EntityMapping::from_json(
+            r#"{
+            "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+            "fields": [
+                {"source": "a", "target": "zeta"},
+                {"source": "b", "target": "alpha"},
+                {"source": "c", "target": "mid.inner"},
+                {"source": "d", "target": "beta"},
+                {"source": "e", "target": "mid.other"}
+            ]
+        }"#,
+        )
+        .unwrap();
+        let plan = Plan::new(mapping, &TransformRegistry::new());
+        assert_eq!(plan.ranks, [Some(2), Some(0), None, Some(1), None]);
+        let expected = json!({
+            "alpha": 1, "beta": 3, "mid": {"inner": 2, "other": 4}, "zeta": 0
+        });
+        // Every order of every subset of the five fields.
+        for mask in 0u32..32 {
+            let mut chosen: Vec<usize> = (0..5).filter(|i| mask & (1 << i) != 0).collect();
+            let mut orders = Vec::new();
+            permutations(&mut chosen, 0, &mut orders);
+            for order in orders {
+                let mut b = plan.record("1".to_owned(), "c");
+                for &i in &order {
+                    b.field(i, Ok(json!(i)));
+                }
+                let record = b.finish().unwrap();
+                let mut want = expected.as_object().unwrap().clone();
+                want.retain(|k, _| match k.as_str() {
+                    "zeta" => order.contains(&0),
+                    "alpha" => order.contains(&1),
+                    "beta" => order.contains(&3),
+                    _ => order.contains(&2) || order.contains(&4),
+                });
+                if let Some(Value::Object(mid)) = want.get_mut("mid") {
+                    mid.retain(|k, _| order.contains(&if k == "inner" { 2 } else { 4 }));
+                }
+                assert_eq!(record.fields.to_value(), Value::Object(want), "{order:?}");
+                assert!(record.fields.keys().is_sorted(), "{order:?}");
+            }
+        }
+        // A value that cannot be represented is an error naming the target.
+        let mut b = plan.record("1".to_owned(), "c");
+        b.field(1, Ok(json!(1)));
+        b.field(2, Err("no".to_owned()));
+        let err = b.finish().unwrap_err();
+        assert_eq!(
+            err.field_errors(),
+            [FieldError::new("mid.inner", "type", "no")]
+        );
+    }
+
+    fn permutations(items: &mut Vec<usize>, k: usize, out: &mut Vec<Vec<usize>>) {
+        if k == items.len() {
+            out.push(items.clone());
+            return;
+        }
+        for i in k..items.len() {
+            items.swap(k, i);
+            permutations(items, k + 1, out);
+            items.swap(k, i);
+        }
     }
 
     #[test]
