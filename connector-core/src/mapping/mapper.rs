@@ -84,33 +84,33 @@ struct Compiled {
 const MAX_SLOTS: usize = 32;
 
 /// A source path and the slot of its first key in `Compiled::top_keys`.
-struct SlotPath {
+pub(crate) struct SlotPath {
     path: FieldPath,
     slot: usize,
 }
 
 impl SlotPath {
-    fn new(path: &FieldPath) -> Self {
+    pub(crate) fn new(path: &FieldPath) -> Self {
         Self {
             path: path.clone(),
             slot: 0,
         }
     }
 
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         self.path.as_str()
     }
 }
 
 /// Resolves source paths against one record, through the merged first-key slots
 /// when the mapper has them.
-struct Resolver<'v> {
+pub(crate) struct Resolver<'v> {
     source: &'v Value,
     slots: Option<[Option<&'v Value>; MAX_SLOTS]>,
 }
 
 impl<'v> Resolver<'v> {
-    fn new(source: &'v Value, top_keys: Option<&[String]>) -> Self {
+    pub(crate) fn new(source: &'v Value, top_keys: Option<&[String]>) -> Self {
         let slots = match (top_keys, source) {
             (Some(keys), Value::Object(object)) => {
                 let mut slots = [None; MAX_SLOTS];
@@ -122,7 +122,7 @@ impl<'v> Resolver<'v> {
         Self { source, slots }
     }
 
-    fn get(&self, path: &SlotPath) -> Option<Cow<'v, Value>> {
+    pub(crate) fn get(&self, path: &SlotPath) -> Option<Cow<'v, Value>> {
         match &self.slots {
             Some(slots) => slots[path.slot].and_then(|first| path.path.resolve_rest(first)),
             None => path.path.resolve(self.source),
@@ -719,7 +719,7 @@ pub(crate) fn reference_id(value: &Value) -> std::result::Result<Option<Cow<'_, 
 
 /// Gives each path the slot of its first key; returns the sorted keys when a merge
 /// pass can find them (see `Compiled::top_keys`).
-fn assign_slots(mut paths: Vec<&mut SlotPath>) -> Option<Vec<String>> {
+pub(crate) fn assign_slots(mut paths: Vec<&mut SlotPath>) -> Option<Vec<String>> {
     let mut keys: Vec<String> = paths
         .iter()
         .filter_map(|p| p.path.first_key().map(str::to_owned))

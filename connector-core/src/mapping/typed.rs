@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use super::coerce::{self, CoerceError};
 use super::grammar::Segment;
-use super::mapper::{Mapper, Target};
+use super::mapper::{Mapper, Resolver, SlotPath, Target, assign_slots};
 use super::model::{EntityMapping, Transform};
 use super::path::FieldPath;
 use super::transform::{CompiledTransform, TransformRegistry};
@@ -156,10 +156,16 @@ pub struct Plan {
     ranks: Vec<Option<usize>>,
     relationships: Vec<PlanRelationship>,
     compiled: std::result::Result<Vec<PlanField>, String>,
+    external_id: SlotPath,
+    created_at: Option<SlotPath>,
+    updated_at: Option<SlotPath>,
+    /// The sorted first keys of every source path, found in one pass over a
+    /// source object as the [`Mapper`] finds them (`None`: one lookup per path).
+    top_keys: Option<Vec<String>>,
 }
 
 struct PlanField {
-    source: FieldPath,
+    source: SlotPath,
     target: String,
     required: bool,
     transforms: Vec<(String, CompiledTransform)>,
@@ -169,7 +175,7 @@ struct PlanField {
 }
 
 struct PlanRelationship {
-    source: FieldPath,
+    source: SlotPath,
     target_type: Name,
     kind: RelationshipKind,
     strength: u8,
@@ -181,7 +187,7 @@ impl Plan {
     /// does not compile still yields a plan: its [`mapping`](Self::mapping) is
     /// available and every [`reader`](Self::reader) call reports the problem.
     pub fn new(mapping: EntityMapping, registry: &TransformRegistry) -> Self {
-        let compiled = compile(&mapping, registry);
+        let mut compiled = compile(&mapping, registry);
         let targets: Vec<Target> = mapping
             .fields
             .iter()
@@ -192,13 +198,28 @@ impl Plan {
             .relationships
             .iter()
             .map(|r| PlanRelationship {
-                source: r.source_field.clone(),
+                source: SlotPath::new(&r.source_field),
                 target_type: Name::interned(&r.target_type),
                 kind: r.kind.clone(),
                 strength: r.strength.unwrap_or(Relationship::DEFAULT_STRENGTH),
                 bidirectional: r.bidirectional,
             })
             .collect();
+        let mut relationships: Vec<PlanRelationship> = relationships;
+        let mut external_id = SlotPath::new(&mapping.external_id);
+        let mut created_at = mapping.created_at.as_ref().map(SlotPath::new);
+        let mut updated_at = mapping.updated_at.as_ref().map(SlotPath::new);
+        let top_keys = match &mut compiled {
+            Ok(fields) => assign_slots(
+                std::iter::once(&mut external_id)
+                    .chain(created_at.as_mut())
+                    .chain(updated_at.as_mut())
+                    .chain(fields.iter_mut().map(|f| &mut f.source))
+                    .chain(relationships.iter_mut().map(|r| &mut r.source))
+                    .collect(),
+            ),
+            Err(_) => None,
+        };
         Self {
             target_type: Name::interned(&mapping.target_type),
             mapping,
@@ -206,6 +227,10 @@ impl Plan {
             ranks,
             relationships,
             compiled,
+            external_id,
+            created_at,
+            updated_at,
+            top_keys,
         }
     }
 
@@ -226,6 +251,7 @@ impl Plan {
                 plan: self,
                 fields,
                 source,
+                resolver: Resolver::new(source, self.top_keys.as_deref()),
                 external_id: None,
                 id_errors: Vec::new(),
                 field_errors: Vec::new(),
@@ -283,7 +309,7 @@ fn compile(
         .fields
         .iter()
         .map(|f| PlanField {
-            source: f.source.clone(),
+            source: SlotPath::new(&f.source),
             target: f.target.clone(),
             required: f.required,
             transforms: f
@@ -332,6 +358,7 @@ pub struct Reader<'p, 's> {
     plan: &'p Plan,
     fields: &'p [PlanField],
     source: &'s Value,
+    resolver: Resolver<'s>,
     external_id: Option<String>,
     id_errors: Vec<FieldError>,
     field_errors: Vec<FieldError>,
@@ -343,8 +370,8 @@ pub struct Reader<'p, 's> {
 impl<'p: 's, 's> Reader<'p, 's> {
     /// The external id, as the [`Mapper`] reads it (a string or a number).
     pub fn external_id(&mut self) -> Option<String> {
-        let path = &self.plan.mapping.external_id;
-        let found = path.resolve(self.source);
+        let path = &self.plan.external_id;
+        let found = self.resolver.get(path);
         let id = match found.as_deref() {
             None | Some(Value::Null) => {
                 self.id_errors.push(FieldError::new(
@@ -380,7 +407,7 @@ impl<'p: 's, 's> Reader<'p, 's> {
     fn value(&mut self, index: usize, transforms: usize) -> Option<Option<Cow<'s, Value>>> {
         let fields: &'p [PlanField] = self.fields;
         let field = fields.get(index)?;
-        let mut value = field.source.resolve(self.source).filter(|v| !v.is_null());
+        let mut value = self.resolver.get(&field.source).filter(|v| !v.is_null());
         for (name, transform) in field.transforms.iter().take(transforms) {
             match transform.apply(value, self.source) {
                 Ok(v) => value = v.filter(|v| !v.is_null()),
@@ -481,6 +508,40 @@ impl<'p: 's, 's> Reader<'p, 's> {
         }
     }
 
+    /// [`read_optional`](Self::read_optional) with [`to_string`] for a `String`
+    /// field: a value a transform made (a lookup's constant, an uppercased string)
+    /// moves into the field instead of being copied again.
+    pub fn read_optional_string(&mut self, index: usize) -> Option<Option<String>> {
+        let Some(value) = self.value(index, usize::MAX)? else {
+            self.check_rules(index, None);
+            return Some(None);
+        };
+        if !matches!(
+            &*value,
+            Value::String(_) | Value::Number(_) | Value::Bool(_)
+        ) {
+            // Records the type error, as `read_optional` does.
+            return self.convert(index, &value, to_string).map(Some);
+        }
+        self.check_rules(index, Some(&value));
+        match value {
+            Cow::Owned(Value::String(s)) => Some(Some(s)),
+            other => self.convert(index, &other, to_string).map(Some),
+        }
+    }
+
+    /// [`read_required`](Self::read_required) with [`to_string`], moving values as
+    /// [`read_optional_string`](Self::read_optional_string) does.
+    pub fn read_required_string(&mut self, index: usize) -> Option<String> {
+        match self.read_optional_string(index)? {
+            Some(s) => Some(s),
+            None => {
+                self.missing(index);
+                None
+            }
+        }
+    }
+
     fn missing(&mut self, index: usize) {
         if let Some(field) = self.fields.get(index) {
             self.field_errors.push(FieldError::new(
@@ -536,21 +597,21 @@ impl<'p: 's, 's> Reader<'p, 's> {
 
     /// The creation time, as the [`Mapper`] reads it.
     pub fn created_at(&mut self) -> Option<Option<DateTime<Utc>>> {
-        let path = self.plan.mapping.created_at.as_ref();
+        let path = self.plan.created_at.as_ref();
         self.timestamp(path)
     }
 
     /// The last-modified time, as the [`Mapper`] reads it.
     pub fn updated_at(&mut self) -> Option<Option<DateTime<Utc>>> {
-        let path = self.plan.mapping.updated_at.as_ref();
+        let path = self.plan.updated_at.as_ref();
         self.timestamp(path)
     }
 
-    fn timestamp(&mut self, path: Option<&FieldPath>) -> Option<Option<DateTime<Utc>>> {
+    fn timestamp(&mut self, path: Option<&'p SlotPath>) -> Option<Option<DateTime<Utc>>> {
         let Some(path) = path else {
             return Some(None);
         };
-        match path.resolve(self.source).as_deref() {
+        match self.resolver.get(path).as_deref() {
             None | Some(Value::Null) => Some(None),
             Some(Value::String(s)) if s.is_empty() => Some(None),
             Some(v) => match coerce::to_datetime(v) {
@@ -573,7 +634,7 @@ impl<'p: 's, 's> Reader<'p, 's> {
     pub fn relationship_ids(&mut self, index: usize) -> Option<Vec<String>> {
         let rel = self.plan.relationships.get(index)?;
         let mut ids = Vec::new();
-        let Some(value) = rel.source.resolve(self.source) else {
+        let Some(value) = self.resolver.get(&rel.source) else {
             return Some(ids);
         };
         let mut ok = true;
@@ -1056,6 +1117,83 @@ mod tests {
             err.field_errors(),
             [FieldError::new("mid.inner", "type", "no")]
         );
+    }
+
+    #[test]
+    fn string_reads_match_the_generic_reads() {
+        let mapping = EntityMapping::from_json(
+            r#"{
+            "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+            "fields": [
+                {"source": "s", "target": "s", "transform": {"type": "lookup",
+                    "table": {"1": "ONE", "2": 2}, "default": "OTHER"}},
+                {"source": "u", "target": "u", "transform": "upper"},
+                {"source": "p", "target": "p"},
+                {"source": "r", "target": "r", "required": true, "transform": "trim"},
+                {"source": "d", "target": "d", "default": "dflt"}
+            ],
+            "validation": [
+                {"field": "u", "rule": {"min_length": 3}},
+                {"field": "s", "rule": {"one_of": ["ONE", "OTHER"]}},
+                {"field": "p", "rule": "required"}
+            ]
+        }"#,
+        )
+        .unwrap();
+        let plan = Plan::new(mapping, &TransformRegistry::new());
+        let sources = [
+            json!({"id": 1, "s": "1", "u": "abc", "p": "x", "r": " y ", "d": "z"}),
+            json!({"id": 1, "s": 2, "u": "ab", "p": 4, "r": "y"}),
+            json!({"id": 1, "s": "9", "u": true, "p": 2.5, "r": ""}),
+            json!({"id": 1, "s": {"a": 1}, "u": [1], "p": {"x": 1}, "r": [" a "]}),
+            json!({"id": 1, "s": null, "u": null, "p": null, "r": null, "d": null}),
+            json!({"id": 1, "s": [], "u": "x", "p": [], "d": false}),
+        ];
+        for source in &sources {
+            let mut generic = plan.reader(source).unwrap();
+            let mut fast = plan.reader(source).unwrap();
+            for index in [0, 1, 2, 4] {
+                assert_eq!(
+                    generic.read_optional(index, to_string),
+                    fast.read_optional_string(index),
+                    "{source} field {index}"
+                );
+            }
+            assert_eq!(
+                generic.read_required(3, to_string),
+                fast.read_required_string(3),
+                "{source}"
+            );
+            assert_eq!(generic.is_clean(), fast.is_clean(), "{source}");
+            assert_eq!(
+                generic.into_error().field_errors(),
+                fast.into_error().field_errors(),
+                "{source}"
+            );
+        }
+    }
+
+    #[test]
+    fn reader_finds_values_with_and_without_the_merged_pass() {
+        // 40 distinct first keys: more than one merge pass takes, so one lookup each.
+        for width in [3usize, 40] {
+            let mut mapping = EntityMapping::new("t", "T", "T", FieldPath::parse("id").unwrap());
+            for i in 0..width {
+                mapping.fields.push(super::super::FieldMapping::new(
+                    FieldPath::parse(&format!("k{i}.v")).unwrap(),
+                    format!("k{i}"),
+                ));
+            }
+            let plan = Plan::new(mapping, &TransformRegistry::new());
+            assert_eq!(plan.top_keys.is_some(), width < 32);
+            let source = json!({"id": "x", "k1": {"v": "one"}, "k2": "flat", "zz": 1});
+            let mut r = plan.reader(&source).unwrap();
+            assert_eq!(r.external_id(), Some("x".to_owned()));
+            assert_eq!(r.read_optional_string(1), Some(Some("one".to_owned())));
+            assert_eq!(r.read_optional_string(2), Some(None));
+            assert_eq!(r.read_optional_string(0), Some(None));
+            assert!(r.is_clean());
+        }
     }
 
     fn permutations(items: &mut Vec<usize>, k: usize, out: &mut Vec<Vec<usize>>) {
