@@ -220,6 +220,15 @@ fn read_field(entity: &Entity<'_>, field: &Mapped<'_>, index: usize) -> TokenStr
             __v
         }};
     }
+    if matches!(field.ty.scalar, Scalar::String) && !field.ty.list {
+        // A `String` the transforms made moves into the field.
+        let method = if field.ty.optional {
+            quote!(read_optional_string)
+        } else {
+            quote!(read_required_string)
+        };
+        return quote!(__r.#method(#index));
+    }
     let method = if field.ty.optional {
         quote!(read_optional)
     } else {

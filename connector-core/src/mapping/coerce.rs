@@ -281,8 +281,14 @@ fn parse_common(b: &[u8]) -> Option<DateTime<Utc>> {
         }
         _ => return None,
     };
-    let naive = date.and_hms_nano_opt(hour, minute, second, nanos)?;
-    Some(naive.and_utc() - chrono::Duration::seconds(offset_seconds))
+    let at = date
+        .and_hms_nano_opt(hour, minute, second, nanos)?
+        .and_utc();
+    if offset_seconds == 0 {
+        // UTC already (the usual case): no arithmetic.
+        return Some(at);
+    }
+    Some(at - chrono::Duration::seconds(offset_seconds))
 }
 
 /// Parses a date and time with a strftime `format` (chrono syntax). A format with an

@@ -73,6 +73,8 @@ struct Compiled {
     /// at most [`MAX_SLOTS`]: the mapper then finds them all in one merge pass over
     /// the object instead of one tree search per path.
     top_keys: Option<Vec<String>>,
+    /// For each field, the indexes in `rules` of the validation rules on its target.
+    field_rules: Vec<Vec<usize>>,
     relationships: Vec<CompiledRelationship>,
     filters: Vec<CompiledFilter>,
     rules: Vec<CompiledValidation>,
@@ -82,33 +84,33 @@ struct Compiled {
 const MAX_SLOTS: usize = 32;
 
 /// A source path and the slot of its first key in `Compiled::top_keys`.
-struct SlotPath {
+pub(crate) struct SlotPath {
     path: FieldPath,
     slot: usize,
 }
 
 impl SlotPath {
-    fn new(path: &FieldPath) -> Self {
+    pub(crate) fn new(path: &FieldPath) -> Self {
         Self {
             path: path.clone(),
             slot: 0,
         }
     }
 
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         self.path.as_str()
     }
 }
 
 /// Resolves source paths against one record, through the merged first-key slots
 /// when the mapper has them.
-struct Resolver<'v> {
+pub(crate) struct Resolver<'v> {
     source: &'v Value,
     slots: Option<[Option<&'v Value>; MAX_SLOTS]>,
 }
 
 impl<'v> Resolver<'v> {
-    fn new(source: &'v Value, top_keys: Option<&[String]>) -> Self {
+    pub(crate) fn new(source: &'v Value, top_keys: Option<&[String]>) -> Self {
         let slots = match (top_keys, source) {
             (Some(keys), Value::Object(object)) => {
                 let mut slots = [None; MAX_SLOTS];
@@ -120,7 +122,7 @@ impl<'v> Resolver<'v> {
         Self { source, slots }
     }
 
-    fn get(&self, path: &SlotPath) -> Option<Cow<'v, Value>> {
+    pub(crate) fn get(&self, path: &SlotPath) -> Option<Cow<'v, Value>> {
         match &self.slots {
             Some(slots) => slots[path.slot].and_then(|first| path.path.resolve_rest(first)),
             None => path.path.resolve(self.source),
@@ -347,6 +349,10 @@ impl Mapper {
                 order.sort_by(|a, b| a.1.cmp(&b.1));
                 order
             });
+        let mut field_rules = vec![Vec::new(); fields.len()];
+        for (index, rule) in rules.iter().enumerate() {
+            field_rules[rule.field_index].push(index);
+        }
         let mut relationships: Vec<CompiledRelationship> = relationships;
         let mut filters: Vec<CompiledFilter> = filters;
         let mut fields = fields;
@@ -373,6 +379,7 @@ impl Mapper {
                 fields,
                 sorted_flat,
                 top_keys,
+                field_rules,
                 relationships,
                 filters,
                 rules,
@@ -453,27 +460,35 @@ impl Mapper {
             },
         };
 
-        // Indexes of fields that failed; their validation rules are not run.
-        let mut failed: Vec<usize> = Vec::new();
         let mut field_errors: Vec<(usize, FieldError)> = Vec::new();
+        // (rule index, error), reported in rule order after the field errors.
+        let mut rule_errors: Vec<(usize, FieldError)> = Vec::new();
         let fields = match &c.sorted_flat {
             Some(order) => {
+                // Flat, distinct targets: a field's rules see exactly the value it
+                // produces, so they run here instead of looking it up afterwards.
                 let mut fields = Fields::with_capacity(order.len());
                 for (index, key) in order {
                     let field = &c.fields[*index];
                     match field.map(resolver.get(&field.source), source) {
-                        // Sorted, unique keys: each one appends.
-                        Ok(Some(value)) => fields.push_sorted(key.clone(), value),
-                        Ok(None) => {}
-                        Err(error) => {
-                            field_errors.push((*index, error));
-                            failed.push(*index);
+                        Ok(value) => {
+                            for &rule in &c.field_rules[*index] {
+                                c.rules[rule].check(rule, value.as_ref(), &mut rule_errors);
+                            }
+                            if let Some(value) = value {
+                                // Sorted, unique keys: each one appends.
+                                fields.push_sorted(key.clone(), value);
+                            }
                         }
+                        // A field that failed has its rules skipped.
+                        Err(error) => field_errors.push((*index, error)),
                     }
                 }
                 fields
             }
             None => {
+                // Indexes of fields that failed; their validation rules are not run.
+                let mut failed: Vec<usize> = Vec::new();
                 let mut fields = Fields::with_capacity(c.fields.len());
                 for (index, field) in c.fields.iter().enumerate() {
                     match field.map(resolver.get(&field.source), source) {
@@ -485,27 +500,21 @@ impl Mapper {
                         }
                     }
                 }
+                for (index, rule) in c.rules.iter().enumerate() {
+                    if failed.contains(&rule.field_index) {
+                        continue;
+                    }
+                    let value = c.fields[rule.field_index].target.get(&fields);
+                    rule.check(index, value, &mut rule_errors);
+                }
                 fields
             }
         };
-        // Report in mapping order.
+        // Report in mapping order, then rule order.
         field_errors.sort_by_key(|(index, _)| *index);
         errors.extend(field_errors.into_iter().map(|(_, error)| error));
-
-        for rule in &c.rules {
-            if failed.contains(&rule.field_index) {
-                continue;
-            }
-            let value = c.fields[rule.field_index].target.get(&fields);
-            if let Err(message) = rule.rule.check(value) {
-                let message = rule.message.clone().unwrap_or_else(|| message.into_owned());
-                errors.push(FieldError::new(
-                    rule.field.as_str(),
-                    rule.rule_name.as_str(),
-                    message,
-                ));
-            }
-        }
+        rule_errors.sort_by_key(|(index, _)| *index);
+        errors.extend(rule_errors.into_iter().map(|(_, error)| error));
 
         let created_at = timestamp(c.created_at.as_ref(), &resolver, &mut errors);
         let updated_at = timestamp(c.updated_at.as_ref(), &resolver, &mut errors);
@@ -591,6 +600,20 @@ impl CompiledField {
             }
         }
         Ok(value)
+    }
+}
+
+impl CompiledValidation {
+    /// Checks the rule (number `index` of the mapping) against the value its target
+    /// got, recording a failure.
+    fn check(&self, index: usize, value: Option<&Value>, errors: &mut Vec<(usize, FieldError)>) {
+        if let Err(message) = self.rule.check(value) {
+            let message = self.message.clone().unwrap_or_else(|| message.into_owned());
+            errors.push((
+                index,
+                FieldError::new(self.field.as_str(), self.rule_name.as_str(), message),
+            ));
+        }
     }
 }
 
@@ -696,7 +719,7 @@ pub(crate) fn reference_id(value: &Value) -> std::result::Result<Option<Cow<'_, 
 
 /// Gives each path the slot of its first key; returns the sorted keys when a merge
 /// pass can find them (see `Compiled::top_keys`).
-fn assign_slots(mut paths: Vec<&mut SlotPath>) -> Option<Vec<String>> {
+pub(crate) fn assign_slots(mut paths: Vec<&mut SlotPath>) -> Option<Vec<String>> {
     let mut keys: Vec<String> = paths
         .iter()
         .filter_map(|p| p.path.first_key().map(str::to_owned))
@@ -1069,6 +1092,53 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(record.field("k31"), Some(&json!(true)));
+    }
+
+    #[test]
+    fn rule_errors_follow_field_errors_in_rule_order_flat_or_nested() {
+        for nested in [false, true] {
+            let owner = if nested { "owner.name" } else { "owner" };
+            let m = mapping(json!({
+                "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+                "fields": [
+                    {"source": "z", "target": "zeta", "transform": "to_number"},
+                    {"source": "o", "target": owner},
+                    {"source": "a", "target": "alpha"},
+                    {"source": "d", "target": "delta", "default": null}
+                ],
+                "validation": [
+                    {"field": "alpha", "rule": {"min_length": 3}},
+                    {"field": owner, "rule": "required", "message": "need an owner"},
+                    {"field": "zeta", "rule": "required"},
+                    {"field": "alpha", "rule": {"pattern": "^[a-z]+$"}},
+                    {"field": "delta", "rule": "required"}
+                ]
+            }));
+            let mapper = Mapper::new(&m).unwrap();
+            assert_eq!(mapper.inner.sorted_flat.is_some(), !nested);
+            let err = mapper
+                .map(&json!({"id": "1", "z": "x", "a": "A"}), "c")
+                .unwrap_err();
+            assert_eq!(
+                err.field_errors(),
+                [
+                    FieldError::new("z", "to_number", "expected a number, found \"x\""),
+                    FieldError::new("alpha", "min_length", "must be at least 3 characters long"),
+                    FieldError::new(owner, "required", "need an owner"),
+                    FieldError::new("alpha", "pattern", "does not match pattern `^[a-z]+$`"),
+                    FieldError::new("delta", "required", "required field is missing"),
+                ],
+                "nested: {nested}"
+            );
+            let ok = mapper
+                .map(
+                    &json!({"id": "1", "z": "4", "a": "abc", "o": "x", "d": 0}),
+                    "c",
+                )
+                .unwrap()
+                .unwrap();
+            assert_eq!(ok.field("zeta"), Some(&json!(4)));
+        }
     }
 
     #[test]

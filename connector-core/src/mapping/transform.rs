@@ -122,11 +122,46 @@ impl fmt::Debug for TransformRegistry {
     }
 }
 
-/// A transform ready to run: tables hashed, formats parsed, custom names resolved.
+/// A lookup table, compiled: the entries in key order. Tables are small (a handful
+/// of status codes), so a scan that compares lengths before bytes beats hashing the
+/// key; large tables are searched by halves.
+#[derive(Clone)]
+pub(crate) struct LookupTable(Box<[(Box<str>, Value)]>);
+
+impl LookupTable {
+    /// Tables with at most this many entries are scanned.
+    const SCAN: usize = 16;
+
+    fn new(table: &std::collections::BTreeMap<String, Value>) -> Self {
+        // A `BTreeMap` iterates in key order, which `get` relies on.
+        Self(
+            table
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.clone()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        if self.0.len() <= Self::SCAN {
+            self.0
+                .iter()
+                .find(|(k, _)| k.len() == key.len() && k.as_bytes() == key.as_bytes())
+                .map(|(_, v)| v)
+        } else {
+            self.0
+                .binary_search_by(|(k, _)| (**k).cmp(key))
+                .ok()
+                .map(|i| &self.0[i].1)
+        }
+    }
+}
+
+/// A transform ready to run: tables compiled, formats parsed, custom names resolved.
 #[derive(Clone)]
 pub(crate) enum CompiledTransform {
     Lookup {
-        table: HashMap<String, Value>,
+        table: LookupTable,
         default: Option<Value>,
     },
     Lower,
@@ -179,7 +214,7 @@ impl CompiledTransform {
     ) -> Result<Self, String> {
         Ok(match transform {
             Transform::Lookup { table, default } => CompiledTransform::Lookup {
-                table: table.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                table: LookupTable::new(table),
                 default: default.clone(),
             },
             Transform::Lower => CompiledTransform::Lower,
@@ -480,6 +515,30 @@ mod tests {
             run(&strict, json!({"x": 1})),
             Err("expected a string, number or boolean, found an object".into())
         );
+    }
+
+    #[test]
+    fn lookup_tables_small_and_large_find_exactly_their_keys() {
+        // Small tables are scanned, large ones searched by halves: both find every
+        // key, and only exact keys (no prefixes, no case folding).
+        for size in [1usize, 3, LookupTable::SCAN, LookupTable::SCAN + 1, 200] {
+            let keys: Vec<String> = (0..size).map(|i| format!("k{}", i * 7)).collect();
+            let t = Transform::lookup(keys.iter().map(|k| (k.as_str(), k.as_str())), None);
+            for k in &keys {
+                assert_eq!(run(&t, json!(k)), Ok(Some(json!(k))), "size {size}");
+            }
+            for missing in ["", "k", "K0", "k00", "k0 ", "k1"] {
+                assert_eq!(
+                    run(&t, json!(missing)),
+                    Err(format!("{} is not in the lookup table", json!(missing))),
+                    "size {size}, {missing:?}"
+                );
+            }
+        }
+        let mixed = Transform::lookup([("10", "ten"), ("1", "one"), ("100", "hundred")], None);
+        assert_eq!(run(&mixed, json!(1)), Ok(Some(json!("one"))));
+        assert_eq!(run(&mixed, json!(10)), Ok(Some(json!("ten"))));
+        assert_eq!(run(&mixed, json!("100")), Ok(Some(json!("hundred"))));
     }
 
     #[test]
