@@ -616,6 +616,22 @@ fn excerpt(body: &str) -> String {
 /// The placeholder that replaces a secret in URLs and messages.
 pub const REDACTED: &str = "REDACTED";
 
+/// At most `max_chars` characters of `text`, with `…` when it was cut: for
+/// quoting user or vendor input in an error message without flooding it.
+///
+/// ```
+/// use connector_core::error::clip;
+///
+/// assert_eq!(clip("acme", 80), "acme");
+/// assert_eq!(clip("ééééé", 3), "ééé…");
+/// ```
+pub fn clip(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 /// Returns true when a query parameter or header name usually carries a secret.
 ///
 /// Matches `token`, `access_token`, `key`, `api_key`, `apikey`, `secret`,

@@ -5,6 +5,7 @@
 //! addresses, for local fakes and tests), a host, no credentials in the URL, no
 //! query or fragment.
 
+use connector_core::error::clip;
 use url::{Host, Url};
 
 /// Checks a configured base URL and returns it without a trailing slash.
@@ -30,12 +31,12 @@ use url::{Host, Url};
 pub fn checked_base_url(raw: &str) -> Result<String, String> {
     let shown = connector_core::error::redact_url(raw.trim());
     let url = Url::parse(raw.trim())
-        .map_err(|e| format!("`{}` is not a valid URL: {e}", shorten(&shown)))?;
+        .map_err(|e| format!("`{}` is not a valid URL: {e}", clip(&shown, 80)))?;
     let loopback = match url.host() {
         Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
         Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err(format!("`{}` has no host", shorten(&shown))),
+        None => return Err(format!("`{}` has no host", clip(&shown, 80))),
     };
     match url.scheme() {
         "https" => {}
@@ -44,7 +45,7 @@ pub fn checked_base_url(raw: &str) -> Result<String, String> {
             return Err(format!(
                 "`{}` must use https: credentials would travel in clear (plain http is \
                  allowed only for localhost)",
-                shorten(&shown)
+                clip(&shown, 80)
             ));
         }
         other => return Err(format!("the scheme `{other}` is not allowed; use https")),
@@ -55,17 +56,10 @@ pub fn checked_base_url(raw: &str) -> Result<String, String> {
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
             "`{}` must not have a query or fragment",
-            shorten(&shown)
+            clip(&shown, 80)
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-fn shorten(s: &str) -> String {
-    match s.char_indices().nth(80) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::link;
 use super::path;
 use super::request::{PageRequest, Param, ParamValue, RequestParam, Target};
 use super::signals::PageSignals;
-use crate::error::{ConnectorError, Result};
+use crate::error::{ConnectorError, Result, clip};
 
 /// Where a signal is read from: a path in the JSON body or a response header.
 ///
@@ -116,7 +116,7 @@ impl Found<'_> {
             s.trim().parse::<u64>().map(Some).map_err(|_| {
                 ConnectorError::decode(format!(
                     "expected a non-negative integer at {at}, found `{}`",
-                    shorten(s)
+                    clip(s, 64)
                 ))
             })
         };
@@ -150,7 +150,7 @@ impl Found<'_> {
             "" => Ok(None),
             _ => Err(ConnectorError::decode(format!(
                 "expected true or false at {at}, found `{}`",
-                shorten(s)
+                clip(s, 64)
             ))),
         };
         match self {
@@ -175,14 +175,6 @@ fn unexpected_shape(at: &Locator, expected: &str, found: &Value) -> ConnectorErr
         Value::Object(_) => "an object",
     };
     ConnectorError::decode(format!("expected {expected} at {at}, found {kind}"))
-}
-
-/// At most 64 characters of `s`, for error messages.
-pub(crate) fn shorten(s: &str) -> String {
-    match s.char_indices().nth(64) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_string(),
-    }
 }
 
 /// What a boolean flag in a response means.
@@ -1064,7 +1056,7 @@ impl Pagination {
                 ConnectorError::config(format!(
                     "resume token `{}` is not a valid {what} for {} pagination; it must be a \
                      non-negative integer (was it saved by another strategy?)",
-                    shorten(t),
+                    clip(t, 64),
                     self.name()
                 ))
             })

@@ -8,8 +8,8 @@ use futures::stream::{self, FuturesOrdered, Stream, StreamExt};
 
 use super::request::{PageRequest, Target};
 use super::signals::PageSignals;
-use super::strategy::{Pagination, shorten};
-use crate::error::{ConnectorError, Result, redact_url};
+use super::strategy::Pagination;
+use crate::error::{ConnectorError, Result, clip, redact_url};
 
 /// What a fetcher returns for one page: the decoded items and the signals the
 /// strategy reads (headers, envelope).
@@ -420,7 +420,7 @@ where
         ConnectorError::protocol(format!(
             "the next-page token `{}` returned by page {index} repeats an earlier one, so the \
              read would loop forever ({})",
-            shorten(&redact_url(token)),
+            clip(&redact_url(token), 64),
             self.strategy
         ))
         .with_context("strategy", self.strategy.name())

@@ -2,7 +2,7 @@
 //! schema and then checked for what a schema cannot say: that the tenant cannot
 //! rewrite the token URL, and that the authority and Graph URLs are https.
 
-use connector_core::error::FieldError;
+use connector_core::error::{FieldError, clip};
 use connector_core::{ConnectorError, Result};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -106,7 +106,7 @@ impl GraphSettings {
                 "pattern",
                 format!(
                     "`{}` is not a tenant id or domain (letters, digits, dots and dashes)",
-                    shorten(tenant)
+                    clip(tenant, 80)
                 ),
             ));
         }
@@ -150,13 +150,6 @@ impl GraphSettings {
     /// The page size to ask for when a fetch names none.
     pub fn page_size(&self) -> u32 {
         self.page_size.unwrap_or(DEFAULT_PAGE_SIZE).max(1)
-    }
-}
-
-fn shorten(s: &str) -> String {
-    match s.char_indices().nth(80) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_owned(),
     }
 }
 

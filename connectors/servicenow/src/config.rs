@@ -3,7 +3,7 @@
 //! names a ServiceNow host, so requests (and the credentials on them) cannot be
 //! pointed anywhere else.
 
-use connector_core::error::FieldError;
+use connector_core::error::{FieldError, clip};
 use connector_core::{ConnectorError, Result};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -135,15 +135,8 @@ fn instance_url(instance: &str) -> std::result::Result<String, String> {
     Err(format!(
         "`{}` is not an instance name (lowercase letters, digits and dashes, like `acme`), \
          a `<name>.service-now.com` host, or an https URL",
-        shorten(instance)
+        clip(instance, 80)
     ))
-}
-
-fn shorten(s: &str) -> String {
-    match s.char_indices().nth(80) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_owned(),
-    }
 }
 
 #[cfg(test)]
