@@ -85,6 +85,32 @@ impl<T> Page<T> {
     pub fn is_last(&self) -> bool {
         self.resume_token.is_none()
     }
+
+    /// The same page (position and tokens) holding `items` instead: for a reader
+    /// that decodes or converts a page's items in a later stage.
+    ///
+    /// ```
+    /// # use connector_core::pagination::{paginate, FetchedPage, PaginateOptions, Pagination, Signals};
+    /// # use futures::StreamExt;
+    /// # use serde_json::json;
+    /// let pages = paginate(Pagination::cursor("next"), PaginateOptions::new(), |_| async {
+    ///     Ok(FetchedPage::new(vec!["1", "2"], Signals::from_body(json!({ "next": null }))))
+    /// });
+    /// let page = futures::executor::block_on(pages.collect::<Vec<_>>()).remove(0)?;
+    /// let numbers: Vec<u32> = page.items().iter().map(|s| s.parse().unwrap()).collect();
+    /// let page = page.with_items(numbers);
+    /// assert_eq!(page.items(), &[1, 2]);
+    /// assert!(page.is_last());
+    /// # Ok::<(), connector_core::ConnectorError>(())
+    /// ```
+    pub fn with_items<U>(self, items: Vec<U>) -> Page<U> {
+        Page {
+            items,
+            index: self.index,
+            token: self.token,
+            resume_token: self.resume_token,
+        }
+    }
 }
 
 impl<T> IntoIterator for Page<T> {

@@ -570,10 +570,11 @@ async fn read_ahead_fetches_the_next_pages_before_they_are_asked_for_but_no_more
     // A consumer that takes one page (one stream per page) causes one request.
     assert_eq!(requests_after(1, 0).await, 1);
     assert_eq!(requests_after(1, 2).await, 1);
-    // Once a second page is asked for, up to `read_ahead` more are fetched.
+    // Once a second page is asked for, up to `read_ahead` more are fetched and
+    // decoded, and one more is fetched and being decoded.
     assert_eq!(requests_after(2, 0).await, 2);
-    assert_eq!(requests_after(2, 1).await, 3);
-    assert_eq!(requests_after(2, 3).await, 5);
+    assert_eq!(requests_after(2, 1).await, 4);
+    assert_eq!(requests_after(2, 3).await, 6);
 }
 
 #[tokio::test]
@@ -591,4 +592,72 @@ async fn read_ahead_keeps_every_page_in_order() {
         .await
         .unwrap();
     assert_eq!(ids(&all), (1..=10).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn every_read_mode_yields_the_same_pages_then_the_same_decode_error() {
+    // Pages 1 and 2 decode; page 3 has an item that is not an `Item`, page 4 is
+    // never reached.
+    let server = server().await;
+    for n in 1..=4u64 {
+        let next = format!("{}/items?page={}", server.uri(), n + 1);
+        let body = if n == 3 {
+            json!({"items": [{"id": "three"}], "next": next})
+        } else {
+            json!({"items": items(&[2 * n - 1, 2 * n]), "next": next})
+        };
+        Mock::given(path("/items"))
+            .and(query_param("page", n.to_string()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&server)
+            .await;
+    }
+    let client = client(&server).build().unwrap();
+    // 0: in the consumer's task; 1 and 2: scanned, then decoded on tasks of
+    // their own.
+    for read_ahead in [0, 1, 2] {
+        let results: Vec<_> = client
+            .get("/items?page=1")
+            .paginate(NextUrlPagination::new(Locator::body("next")))
+            .read_ahead(read_ahead)
+            .at("items")
+            .pages::<Item>()
+            .collect()
+            .await;
+        assert_eq!(results.len(), 3, "read_ahead {read_ahead}");
+        let first = results[0].as_ref().unwrap();
+        assert_eq!(ids(first.items()), vec![1, 2], "read_ahead {read_ahead}");
+        assert_eq!(first.index(), 0);
+        let second = results[1].as_ref().unwrap();
+        assert_eq!(ids(second.items()), vec![3, 4], "read_ahead {read_ahead}");
+        assert_eq!(second.index(), 1);
+        assert!(second.resume_token().is_some_and(|t| t.contains("page=3")));
+        let err = results[2].as_ref().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode, "read_ahead {read_ahead}");
+        assert!(err.to_string().contains("does not match Item"), "{err}");
+        assert!(err.to_string().contains("page: 2"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_fails_the_scan_with_a_decode_error() {
+    let server = server().await;
+    page(
+        &server,
+        Mock::given(path("/list")),
+        ResponseTemplate::new(200).set_body_string("<html>maintenance</html>"),
+    )
+    .await;
+    let client = client(&server).build().unwrap();
+    let err = client
+        .get("/list")
+        .paginate(Pagination::cursor("next_cursor"))
+        .at("data")
+        .pages::<Item>()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(err.to_string().contains("page: 0"), "{err}");
+    assert!(err.to_string().contains("maintenance"), "{err}");
 }
