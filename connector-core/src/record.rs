@@ -217,6 +217,11 @@ impl Fields {
         self.0.push((name, value));
     }
 
+    /// The value at position `index` in name order, to change it.
+    pub(crate) fn value_at_mut(&mut self, index: usize) -> Option<&mut Value> {
+        self.0.get_mut(index).map(|(_, v)| v)
+    }
+
     /// The value of field `name`, inserting `make()` first when it is not set.
     pub fn get_or_insert_with(
         &mut self,

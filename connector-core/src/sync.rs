@@ -127,8 +127,9 @@ where
         pages,
         options,
         move |raw: serde_json::Value| {
+            // The page is ours: values move from it into the record.
             mapper
-                .map(&raw, connector_id.clone())
+                .map_owned(raw, connector_id.clone())
                 .map(|r| r.map(SyncItem::from))
         },
     )

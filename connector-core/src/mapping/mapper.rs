@@ -423,14 +423,89 @@ impl Mapper {
     /// copied into each record.
     pub fn map(&self, source: &Value, connector: impl Into<Name>) -> Result<Option<Record>> {
         let connector: Name = connector.into();
+        let Some(draft) = self.draft(source, &connector, false)? else {
+            return Ok(None);
+        };
+        let mut record = draft.into_record(&self.inner.target_type, connector, None);
+        if self.keep_raw {
+            record.raw = Some(source.clone());
+        }
+        Ok(Some(record))
+    }
+
+    /// Maps one source object it is given to keep: [`map`](Self::map) for a source
+    /// the caller no longer needs, as a fetch stream has once a page is decoded.
+    ///
+    /// Values the record takes unchanged from the source (strings, nested objects,
+    /// arrays, the external id) are moved out of it instead of copied, so a record
+    /// costs fewer allocations and the source less to drop. With
+    /// [`with_raw`](Self::with_raw) set the source itself becomes the record's `raw`
+    /// (no copy either). The record, and any error, is exactly what
+    /// [`map`](Self::map) returns for the same source.
+    ///
+    /// ```
+    /// use connector_core::mapping::{EntityMapping, FieldMapping, FieldPath, Mapper};
+    /// use serde_json::json;
+    ///
+    /// let mapping = EntityMapping::new("issue", "ISSUE", "Issues", FieldPath::parse("id")?)
+    ///     .with_field(FieldMapping::new(FieldPath::parse("user")?, "author"));
+    /// let mapper = Mapper::new(&mapping)?;
+    /// let source = json!({ "id": 7, "user": { "login": "octocat", "id": 1 } });
+    /// let borrowed = mapper.map(&source, "github")?;
+    /// let owned = mapper.map_owned(source, "github")?;
+    /// assert_eq!(owned, borrowed);
+    /// assert_eq!(owned.unwrap().field("author"), Some(&json!({ "login": "octocat", "id": 1 })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](Self::map).
+    pub fn map_owned(
+        &self,
+        mut source: Value,
+        connector: impl Into<Name>,
+    ) -> Result<Option<Record>> {
+        let connector: Name = connector.into();
+        let target_type = &self.inner.target_type;
+        if self.keep_raw {
+            // The source is kept whole: nothing can move out of it.
+            let Some(draft) = self.draft(&source, &connector, false)? else {
+                return Ok(None);
+            };
+            return Ok(Some(draft.into_record(
+                target_type,
+                connector,
+                Some(source),
+            )));
+        }
+        let Some(mut draft) = self.draft(&source, &connector, true)? else {
+            return Ok(None);
+        };
+        draft.take_from(&mut source);
+        Ok(Some(draft.into_record(target_type, connector, None)))
+    }
+
+    /// Everything [`map`](Self::map) decides about one source, short of building
+    /// the record. With `movable`, values found unchanged in the source are left
+    /// there and named by address in [`Draft::found`], for
+    /// [`Draft::take_from`] to move out once the source is no longer borrowed.
+    fn draft(&self, source: &Value, connector: &Name, movable: bool) -> Result<Option<Draft>> {
         let c = &*self.inner;
         let resolver = Resolver::new(source, c.top_keys.as_deref());
         if !c.filters.iter().all(|f| f.matches(&resolver)) {
             return Ok(None);
         }
         let mut errors = Vec::new();
+        let mut found: Vec<(FoundAt, Place)> = Vec::new();
 
-        let external_id = match resolver.get(&c.external_id).as_deref() {
+        let external_id_value = resolver.get(&c.external_id);
+        // A string id found as it is in the source can move out of it too.
+        let id_at = match &external_id_value {
+            Some(Cow::Borrowed(at @ Value::String(_))) if movable => Some(FoundAt::of(at)),
+            _ => None,
+        };
+        let external_id: Option<Cow<'_, str>> = match external_id_value.as_deref() {
             None | Some(Value::Null) => {
                 errors.push(FieldError::new(
                     c.external_id.as_str(),
@@ -448,7 +523,7 @@ impl Mapper {
                 None
             }
             Some(v) => match coerce::to_string_lossless(v) {
-                Ok(id) => Some(id.into_owned()),
+                Ok(id) => Some(id),
                 Err(e) => {
                     errors.push(FieldError::new(
                         c.external_id.as_str(),
@@ -473,12 +548,18 @@ impl Mapper {
                     match field.map(resolver.get(&field.source), source) {
                         Ok(value) => {
                             for &rule in &c.field_rules[*index] {
-                                c.rules[rule].check(rule, value.as_ref(), &mut rule_errors);
+                                c.rules[rule].check(rule, value.as_deref(), &mut rule_errors);
                             }
-                            if let Some(value) = value {
-                                // Sorted, unique keys: each one appends.
-                                fields.push_sorted(key.clone(), value);
-                            }
+                            let value = match value {
+                                Some(Cow::Borrowed(at)) if movable => {
+                                    found.push((FoundAt::of(at), Place::Field(fields.len())));
+                                    Value::Null
+                                }
+                                Some(value) => value.into_owned(),
+                                None => continue,
+                            };
+                            // Sorted, unique keys: each one appends.
+                            fields.push_sorted(key.clone(), value);
                         }
                         // A field that failed has its rules skipped.
                         Err(error) => field_errors.push((*index, error)),
@@ -492,7 +573,7 @@ impl Mapper {
                 let mut fields = Fields::with_capacity(c.fields.len());
                 for (index, field) in c.fields.iter().enumerate() {
                     match field.map(resolver.get(&field.source), source) {
-                        Ok(Some(value)) => field.target.insert(&mut fields, value),
+                        Ok(Some(value)) => field.target.insert(&mut fields, value.into_owned()),
                         Ok(None) => {}
                         Err(error) => {
                             field_errors.push((index, error));
@@ -534,15 +615,21 @@ impl Mapper {
 
         match external_id {
             Some(external_id) if errors.is_empty() => {
-                let mut record = Record::new(c.target_type.clone(), external_id, connector);
-                record.fields = fields;
-                record.relationships = relationships;
-                record.created_at = created_at;
-                record.updated_at = updated_at;
-                if self.keep_raw {
-                    record.raw = Some(source.clone());
-                }
-                Ok(Some(record))
+                let external_id = match id_at {
+                    Some(at) => {
+                        found.push((at, Place::ExternalId));
+                        String::new()
+                    }
+                    None => external_id.into_owned(),
+                };
+                Ok(Some(Draft {
+                    external_id,
+                    fields,
+                    relationships,
+                    created_at,
+                    updated_at,
+                    found,
+                }))
             }
             external_id => {
                 let subject = match &external_id {
@@ -553,11 +640,156 @@ impl Mapper {
                     .with_connector(connector.as_str())
                     .with_entity(c.mapping.source_type.as_str());
                 if let Some(id) = external_id {
-                    err = err.with_external_id(id);
+                    err = err.with_external_id(id.into_owned());
                 }
                 Err(err)
             }
         }
+    }
+}
+
+/// A record as [`Mapper::draft`] decided it, with the values still to be moved out
+/// of the source (none unless the draft was made to move them).
+struct Draft {
+    /// Empty while [`Place::ExternalId`] is in `found`.
+    external_id: String,
+    /// `Value::Null` at every [`Place::Field`] in `found`.
+    fields: Fields,
+    relationships: Vec<Relationship>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+    found: Vec<(FoundAt, Place)>,
+}
+
+/// The address of a value inside the source being mapped: compared, never read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FoundAt(*const Value);
+
+impl FoundAt {
+    fn of(value: &Value) -> Self {
+        Self(std::ptr::from_ref(value))
+    }
+
+    fn is(self, value: &Value) -> bool {
+        std::ptr::eq(self.0, value)
+    }
+}
+
+/// Where in the record a value found in the source goes.
+#[derive(Clone, Copy)]
+enum Place {
+    ExternalId,
+    /// The field at this position of the record's fields.
+    Field(usize),
+}
+
+impl Draft {
+    /// Moves every value in `found` out of `source` (the very source the draft was
+    /// made from, unchanged since) into its place in the record.
+    ///
+    /// One walk of the source, stopping when everything is found. A value wanted
+    /// twice is copied for all but the last of its places, and a value inside
+    /// another one that moves is copied before it goes.
+    fn take_from(&mut self, source: &mut Value) {
+        if self.found.is_empty() {
+            return;
+        }
+        let mut found = std::mem::take(&mut self.found);
+        self.take_in(source, &mut found);
+        // Every address came from borrowing `source`, so all were found; should one
+        // not be, its place keeps the draft's value rather than panicking.
+        debug_assert!(found.is_empty(), "every value found in the source is taken");
+    }
+
+    fn take_in(&mut self, node: &mut Value, found: &mut Vec<(FoundAt, Place)>) {
+        if found.iter().any(|(at, _)| at.is(node)) {
+            self.copy_inside(node, found);
+            // Copies for all places but the last that want this value; the last
+            // takes it.
+            while let Some(i) = found.iter().position(|(at, _)| at.is(node)) {
+                let (_, place) = found.swap_remove(i);
+                if found.iter().any(|(at, _)| at.is(node)) {
+                    self.put(place, node.clone());
+                } else {
+                    self.put(place, std::mem::take(node));
+                }
+            }
+            return;
+        }
+        match node {
+            Value::Object(map) => {
+                for value in map.values_mut() {
+                    if found.is_empty() {
+                        return;
+                    }
+                    self.take_in(value, found);
+                }
+            }
+            Value::Array(items) => {
+                for value in items {
+                    if found.is_empty() {
+                        return;
+                    }
+                    self.take_in(value, found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Copies every value of `found` that lies strictly inside `node`, which is
+    /// about to move, and forgets them.
+    fn copy_inside(&mut self, node: &Value, found: &mut Vec<(FoundAt, Place)>) {
+        let (mut values, mut items);
+        let children: &mut dyn Iterator<Item = &Value> = match node {
+            Value::Object(map) => {
+                values = map.values();
+                &mut values
+            }
+            Value::Array(list) => {
+                items = list.iter();
+                &mut items
+            }
+            _ => return,
+        };
+        for child in children {
+            while let Some(i) = found.iter().position(|(at, _)| at.is(child)) {
+                let (_, place) = found.swap_remove(i);
+                self.put(place, child.clone());
+            }
+            if found.is_empty() {
+                return;
+            }
+            self.copy_inside(child, found);
+        }
+    }
+
+    fn put(&mut self, place: Place, value: Value) {
+        match place {
+            Place::ExternalId => {
+                self.external_id = match value {
+                    Value::String(s) => s,
+                    other => coerce::to_string_lossless(&other)
+                        .map(Cow::into_owned)
+                        .unwrap_or_default(),
+                };
+            }
+            Place::Field(i) => {
+                if let Some(slot) = self.fields.value_at_mut(i) {
+                    *slot = value;
+                }
+            }
+        }
+    }
+
+    fn into_record(self, target_type: &Name, connector: Name, raw: Option<Value>) -> Record {
+        let mut record = Record::new(target_type.clone(), self.external_id, connector);
+        record.fields = self.fields;
+        record.relationships = self.relationships;
+        record.created_at = self.created_at;
+        record.updated_at = self.updated_at;
+        record.raw = raw;
+        record
     }
 }
 
@@ -568,7 +800,7 @@ impl CompiledField {
         &self,
         found: Option<Cow<'v, Value>>,
         source: &'v Value,
-    ) -> std::result::Result<Option<Value>, FieldError> {
+    ) -> std::result::Result<Option<Cow<'v, Value>>, FieldError> {
         let mut value = found.filter(|v| !v.is_null());
         for (name, transform) in &self.transforms {
             value = transform
@@ -577,11 +809,11 @@ impl CompiledField {
                 .filter(|v| !v.is_null());
         }
         let value = match value {
-            Some(v) => Some(v.into_owned()),
-            None => self.default.clone(),
+            Some(v) => Some(v),
+            None => self.default.clone().map(Cow::Owned),
         };
         if self.required {
-            match &value {
+            match value.as_deref() {
                 None => {
                     return Err(FieldError::new(
                         self.source.as_str(),
@@ -818,6 +1050,25 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    /// `map`, checked against `map_owned` of a copy: both give the same record,
+    /// or errors alike to the last detail.
+    trait MapChecked {
+        fn map_checked(&self, source: &Value, connector: &str) -> Result<Option<Record>>;
+    }
+
+    impl MapChecked for Mapper {
+        fn map_checked(&self, source: &Value, connector: &str) -> Result<Option<Record>> {
+            let borrowed = self.map(source, connector);
+            let owned = self.map_owned(source.clone(), connector);
+            match (&borrowed, &owned) {
+                (Ok(b), Ok(o)) => assert_eq!(b, o, "map and map_owned of {source}"),
+                (Err(b), Err(o)) => assert_eq!(format!("{b:?}"), format!("{o:?}"), "{source}"),
+                _ => panic!("map gave {borrowed:?}, map_owned {owned:?} for {source}"),
+            }
+            borrowed
+        }
+    }
+
     #[test]
     fn nested_targets_defaults_and_raw() {
         let m = mapping(json!({
@@ -831,7 +1082,7 @@ mod tests {
         }));
         let mapper = Mapper::new(&m).unwrap().with_raw(true);
         let src = json!({"id": 7, "owner": {"mail": "a@b.c", "name": "A"}, "gone": null});
-        let record = mapper.map(&src, "c").unwrap().unwrap();
+        let record = mapper.map_checked(&src, "c").unwrap().unwrap();
         assert_eq!(record.external_id, "7");
         assert_eq!(
             record.fields.to_value(),
@@ -858,7 +1109,9 @@ mod tests {
             .with_transform("nope", |v, _| Ok(v.clone()))
             .with_rule("nah", |_| Err("never".into()));
         let mapper = Mapper::with_registry(&m, &registry).unwrap();
-        let err = mapper.map(&json!({"id": "1", "a": "x"}), "c").unwrap_err();
+        let err = mapper
+            .map_checked(&json!({"id": "1", "a": "x"}), "c")
+            .unwrap_err();
         assert_eq!(err.field_errors(), [FieldError::new("a", "nah", "never")]);
     }
 
@@ -869,7 +1122,9 @@ mod tests {
             "updated_at": "updated", "fields": []
         }));
         let mapper = Mapper::new(&m).unwrap();
-        let err = mapper.map(&json!({"updated": "soon"}), "c").unwrap_err();
+        let err = mapper
+            .map_checked(&json!({"updated": "soon"}), "c")
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Validation);
         assert_eq!(
             err.field_errors(),
@@ -887,10 +1142,12 @@ mod tests {
             err.to_string()
                 .starts_with("invalid record: record breaks mapping t: id: external id")
         );
-        let err = mapper.map(&json!({"id": {"x": 1}}), "c").unwrap_err();
+        let err = mapper
+            .map_checked(&json!({"id": {"x": 1}}), "c")
+            .unwrap_err();
         assert_eq!(err.field_errors()[0].rule, "type");
         let ok = mapper
-            .map(&json!({"id": "1", "updated": ""}), "c")
+            .map_checked(&json!({"id": "1", "updated": ""}), "c")
             .unwrap()
             .unwrap();
         assert_eq!(ok.updated_at, None);
@@ -913,7 +1170,7 @@ mod tests {
             "host": {"link": "l", "value": "h1"},
             "members": [{"id": "u1"}, {"id": "u2"}]
         });
-        let record = mapper.map(&src, "c").unwrap().unwrap();
+        let record = mapper.map_checked(&src, "c").unwrap().unwrap();
         let got: Vec<_> = record
             .relationships
             .iter()
@@ -945,7 +1202,7 @@ mod tests {
                 .all(|r| r.from_type == "APP" && r.from_id == "a")
         );
         let err = mapper
-            .map(&json!({"id": "a", "host": true}), "c")
+            .map_checked(&json!({"id": "a", "host": true}), "c")
             .unwrap_err();
         assert_eq!(
             err.field_errors(),
@@ -969,7 +1226,7 @@ mod tests {
         }));
         let mapper = Mapper::new(&m).unwrap();
         let ok = json!({"id": "1", "install_status": "1", "class": "a"});
-        assert!(mapper.map(&ok, "c").unwrap().is_some());
+        assert!(mapper.map_checked(&ok, "c").unwrap().is_some());
         for skipped in [
             json!({"id": "1", "install_status": "7", "class": "a"}),
             json!({"id": "1", "class": "c"}),
@@ -977,7 +1234,10 @@ mod tests {
             // Filters run first: a skipped record is not validated.
             json!({"install_status": 7}),
         ] {
-            assert!(mapper.map(&skipped, "c").unwrap().is_none(), "{skipped}");
+            assert!(
+                mapper.map_checked(&skipped, "c").unwrap().is_none(),
+                "{skipped}"
+            );
         }
         let m = mapping(json!({
             "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
@@ -1006,7 +1266,7 @@ mod tests {
         }));
         let err = Mapper::new(&m)
             .unwrap()
-            .map(&json!({"id": "1", "cpu_count": "four"}), "c")
+            .map_checked(&json!({"id": "1", "cpu_count": "four"}), "c")
             .unwrap_err();
         assert_eq!(
             err.field_errors(),
@@ -1088,7 +1348,7 @@ mod tests {
         let wide = Mapper::new(&wide).unwrap();
         assert!(wide.inner.top_keys.is_none());
         let record = wide
-            .map(&json!({"id": "1", "k31": true}), "c")
+            .map_checked(&json!({"id": "1", "k31": true}), "c")
             .unwrap()
             .unwrap();
         assert_eq!(record.field("k31"), Some(&json!(true)));
@@ -1117,7 +1377,7 @@ mod tests {
             let mapper = Mapper::new(&m).unwrap();
             assert_eq!(mapper.inner.sorted_flat.is_some(), !nested);
             let err = mapper
-                .map(&json!({"id": "1", "z": "x", "a": "A"}), "c")
+                .map_checked(&json!({"id": "1", "z": "x", "a": "A"}), "c")
                 .unwrap_err();
             assert_eq!(
                 err.field_errors(),
@@ -1152,5 +1412,110 @@ mod tests {
             format!("{:?}", Mapper::new(&m).unwrap()),
             "Mapper { source_type: \"t\", target_type: \"T\", fields: 0, relationships: 0, filters: 0, rules: 0, keep_raw: false }"
         );
+    }
+
+    #[test]
+    fn map_owned_moves_what_map_copies_and_gives_the_same_record() {
+        let m = mapping(json!({
+            "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+            "created_at": "created",
+            "fields": [
+                // The external id is a field too: one copy, one move.
+                {"source": "id", "target": "id"},
+                // A whole object and a value inside it.
+                {"source": "user", "target": "author"},
+                {"source": "user.login", "target": "login"},
+                // One source path, two targets.
+                {"source": "title", "target": "title"},
+                {"source": "title", "target": "headline"},
+                // An element, a projection (computed, not found) and a whole array.
+                {"source": "labels[0].name", "target": "first_label"},
+                {"source": "labels[].name", "target": "label_names"},
+                {"source": "labels", "target": "labels"},
+                // A transform that borrows into the source, and one that computes.
+                {"source": "owner", "target": "owner", "transforms": [{"type": "extract_reference"}]},
+                {"source": "state", "target": "state", "transforms": [{"type": "upper"}]},
+                // Absent, with a default.
+                {"source": "tier", "target": "tier", "default": "bronze"}
+            ],
+            "relationships": [
+                {"source_field": "owner", "target_type": "USER", "kind": "OWNS"}
+            ]
+        }));
+        let mapper = Mapper::new(&m).unwrap();
+        let source = json!({
+            "id": "i-1",
+            "created": "2024-01-02T03:04:05Z",
+            "user": {"login": "octocat", "id": 1},
+            "title": "Broken",
+            "labels": [{"name": "bug"}, {"name": "p1"}],
+            "owner": {"link": "https://x.example/u/9", "value": "u-9"},
+            "state": "open",
+            "ignored": {"deep": ["x"]}
+        });
+        let record = mapper.map_checked(&source, "c").unwrap().unwrap();
+        assert_eq!(record.external_id, "i-1");
+        assert_eq!(record.fields["id"], "i-1");
+        assert_eq!(
+            record.fields["author"],
+            json!({"login": "octocat", "id": 1})
+        );
+        assert_eq!(record.fields["login"], "octocat");
+        assert_eq!(record.fields["title"], "Broken");
+        assert_eq!(record.fields["headline"], "Broken");
+        assert_eq!(record.fields["first_label"], "bug");
+        assert_eq!(record.fields["label_names"], json!(["bug", "p1"]));
+        assert_eq!(
+            record.fields["labels"],
+            json!([{"name": "bug"}, {"name": "p1"}])
+        );
+        assert_eq!(record.fields["owner"], "u-9");
+        assert_eq!(record.fields["state"], "OPEN");
+        assert_eq!(record.fields["tier"], "bronze");
+        assert_eq!(record.relationships[0].to_id, "u-9");
+
+        // A numeric id is converted, not moved; a nested target takes a copy.
+        let m = mapping(json!({
+            "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+            "fields": [{"source": "name", "target": "owner.name"}, {"source": "id", "target": "n"}]
+        }));
+        let mapper = Mapper::new(&m).unwrap();
+        let record = mapper
+            .map_checked(&json!({"id": 42, "name": "Ada"}), "c")
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.external_id, "42");
+        assert_eq!(record.fields["owner"], json!({"name": "Ada"}));
+        assert_eq!(record.fields["n"], 42);
+    }
+
+    #[test]
+    fn map_owned_keeps_the_whole_source_as_raw() {
+        let m = mapping(json!({
+            "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+            "fields": [{"source": "name", "target": "name"}]
+        }));
+        let mapper = Mapper::new(&m).unwrap().with_raw(true);
+        let source = json!({"id": "1", "name": "Ada", "extra": [1, 2]});
+        let record = mapper.map_checked(&source, "c").unwrap().unwrap();
+        assert_eq!(record.raw.as_ref(), Some(&source));
+        assert_eq!(record.fields["name"], "Ada");
+        // Filtered and failing sources alike.
+        let m = mapping(json!({
+            "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
+            "fields": [{"source": "name", "target": "name", "required": true}],
+            "filters": [{"field": "kind", "op": "eq", "value": "app"}]
+        }));
+        let mapper = Mapper::new(&m).unwrap();
+        assert_eq!(
+            mapper
+                .map_checked(&json!({"id": "1", "kind": "db"}), "c")
+                .unwrap(),
+            None
+        );
+        let err = mapper
+            .map_checked(&json!({"id": "1", "kind": "app"}), "c")
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Validation);
     }
 }

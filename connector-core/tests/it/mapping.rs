@@ -29,6 +29,33 @@ fn fixture(name: &str) -> EntityMapping {
     EntityMapping::from_json(&fixture_text(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+/// `map`, checked against `map_owned` of a copy: both give the same record, or
+/// errors alike to the last detail.
+trait MapChecked {
+    fn map_checked(
+        &self,
+        source: &Value,
+        connector: &str,
+    ) -> connector_core::Result<Option<Record>>;
+}
+
+impl MapChecked for Mapper {
+    fn map_checked(
+        &self,
+        source: &Value,
+        connector: &str,
+    ) -> connector_core::Result<Option<Record>> {
+        let borrowed = self.map(source, connector);
+        let owned = self.map_owned(source.clone(), connector);
+        match (&borrowed, &owned) {
+            (Ok(b), Ok(o)) => assert_eq!(b, o, "map and map_owned of {source}"),
+            (Err(b), Err(o)) => assert_eq!(format!("{b:?}"), format!("{o:?}"), "{source}"),
+            _ => panic!("map gave {borrowed:?}, map_owned {owned:?} for {source}"),
+        }
+        borrowed
+    }
+}
+
 fn mapper(name: &str) -> Mapper {
     Mapper::new(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -90,7 +117,7 @@ fn every_fixture_loads_validates_and_compiles() {
 fn cmdb_ci_appl_maps_a_servicenow_record_to_the_expected_entity() {
     const APP: &str = "0a5b6f1bdb3e2010a4b0f4d8f4961901";
     let record = mapper("servicenow_cmdb_ci_appl")
-        .map(&servicenow_app(), "servicenow")
+        .map_checked(&servicenow_app(), "servicenow")
         .expect("valid record")
         .expect("no filters");
 
@@ -141,7 +168,7 @@ fn cmdb_ci_appl_lookups_fall_back_to_their_defaults() {
     app["u_criticality"] = json!("");
     app["install_status"] = json!("7");
     let record = mapper("servicenow_cmdb_ci_appl")
-        .map(&app, "servicenow")
+        .map_checked(&app, "servicenow")
         .unwrap()
         .unwrap();
     assert_eq!(record.field("status"), Some(&json!("UNKNOWN")));
@@ -167,7 +194,7 @@ fn server_mapping_converts_megabytes_to_gigabytes() {
         "sys_updated_on": "2024-02-01 00:00:00"
     });
     let record = mapper("servicenow_cmdb_ci_server")
-        .map(&server, "servicenow")
+        .map_checked(&server, "servicenow")
         .unwrap()
         .unwrap();
     assert_eq!(record.entity_type, "NODE");
@@ -205,7 +232,7 @@ fn azure_ad_user_and_group() {
         }
     });
     let record = mapper("azure_ad_user")
-        .map(&user, "azure-ad")
+        .map_checked(&user, "azure-ad")
         .unwrap()
         .unwrap();
     assert_eq!(record.external_id, "87d349ed-44d7-43e1-9a83-5f2406dee5bd");
@@ -224,7 +251,7 @@ fn azure_ad_user_and_group() {
 
     let group = json!({"id": "02bd9fd6", "displayName": "Sales", "description": null, "mail": "sales@contoso.com"});
     let record = mapper("azure_ad_group")
-        .map(&group, "azure-ad")
+        .map_checked(&group, "azure-ad")
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -242,7 +269,7 @@ fn every_problem_of_a_record_is_reported_in_one_error() {
     map.remove("name");
     map.remove("operational_status");
     map.insert("sys_updated_on".into(), json!("last tuesday"));
-    let err = mapper.map(&app, "servicenow").unwrap_err();
+    let err = mapper.map_checked(&app, "servicenow").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Validation);
     assert_eq!(
         err.field_errors(),
@@ -275,7 +302,7 @@ fn every_problem_of_a_record_is_reported_in_one_error() {
     let mut app = servicenow_app();
     app["name"] = json!("P");
     app.as_object_mut().unwrap().remove("sys_id");
-    let err = mapper.map(&app, "servicenow").unwrap_err();
+    let err = mapper.map_checked(&app, "servicenow").unwrap_err();
     assert_eq!(
         err.field_errors(),
         [
@@ -301,14 +328,14 @@ fn filters_skip_records_without_error() {
     let mapper = Mapper::new(&mapping).unwrap();
     assert!(
         mapper
-            .map(&servicenow_app(), "servicenow")
+            .map_checked(&servicenow_app(), "servicenow")
             .unwrap()
             .is_some()
     );
     let mut retired = servicenow_app();
     retired["install_status"] = json!("7");
     retired.as_object_mut().unwrap().remove("name"); // would be invalid, but is skipped first
-    assert_eq!(mapper.map(&retired, "servicenow").unwrap(), None);
+    assert_eq!(mapper.map_checked(&retired, "servicenow").unwrap(), None);
 }
 
 #[test]
@@ -342,7 +369,7 @@ fn overrides_add_replace_and_remove() {
     );
     let record = Mapper::new(&changed)
         .unwrap()
-        .map(&servicenow_app(), "servicenow")
+        .map_checked(&servicenow_app(), "servicenow")
         .unwrap()
         .unwrap();
     assert_eq!(record.field("criticality"), Some(&json!(2)));
@@ -464,12 +491,12 @@ fn custom_transforms_and_rules_come_from_the_registry() {
         });
     let mapper = Mapper::with_registry(&mapping, &registry).unwrap();
     let record = mapper
-        .map(&json!({"id": "1", "mail": "a@contoso.com"}), "c")
+        .map_checked(&json!({"id": "1", "mail": "a@contoso.com"}), "c")
         .unwrap()
         .unwrap();
     assert_eq!(record.field("domain"), Some(&json!("contoso.com")));
     let err = mapper
-        .map(&json!({"id": "2", "mail": "a@gmail.com"}), "c")
+        .map_checked(&json!({"id": "2", "mail": "a@gmail.com"}), "c")
         .unwrap_err();
     assert_eq!(
         err.field_errors(),
@@ -480,7 +507,7 @@ fn custom_transforms_and_rules_come_from_the_registry() {
         )]
     );
     let err = mapper
-        .map(&json!({"id": "3", "mail": "nobody"}), "c")
+        .map_checked(&json!({"id": "3", "mail": "nobody"}), "c")
         .unwrap_err();
     assert_eq!(
         err.field_errors(),
@@ -520,7 +547,7 @@ fn schema_describes_the_mapped_entity() {
 fn raw_is_kept_on_request() {
     let mapper = mapper("azure_ad_group").with_raw(true);
     let group = json!({"id": "g1", "displayName": "Ops", "visibility": "Private"});
-    let record = mapper.map(&group, "azure-ad").unwrap().unwrap();
+    let record = mapper.map_checked(&group, "azure-ad").unwrap().unwrap();
     assert_eq!(record.raw, Some(group));
 }
 
@@ -565,7 +592,7 @@ fields:
     let mapping = EntityMapping::from_yaml(lookup).unwrap();
     let record = Mapper::new(&mapping)
         .unwrap()
-        .map(&json!({"@odata.id": "x", "status": 1}), "c")
+        .map_checked(&json!({"@odata.id": "x", "status": 1}), "c")
         .unwrap()
         .unwrap();
     assert_eq!(record.external_id, "x");
