@@ -144,27 +144,23 @@ impl UniversalConnector for BenchConnector {
         }
         let request =
             sdk_request(&self.client, self.style, self.concurrency).fetch_options(&options);
-        match self.mode {
+        // Each page is mapped on the task that decoded it (`pages_with`), and
+        // `sync::records` adds the checkpoints.
+        let connector = crate::micro::CONNECTOR;
+        let pages = match self.mode {
             Mode::Dynamic => match Issue::mapper() {
-                Ok(mapper) => sync::mapped(
-                    "issues",
-                    request.pages::<Value>(),
-                    &options,
-                    mapper,
-                    "bench",
-                ),
-                Err(e) => sync::failed(e),
+                Ok(mapper) => {
+                    let mapper = mapper.with_raw(options.include_raw);
+                    request.pages_with(move |raw: Value| mapper.map_owned(raw, connector.clone()))
+                }
+                Err(e) => return sync::failed(e),
             },
-            Mode::DerivedFromValue => {
-                sync::typed::<Issue, _>(request.pages::<Value>(), &options, "bench")
-            }
-            Mode::Typed => sync::checkpointed(
-                "issues",
-                request.pages::<Issue>(),
-                &options,
-                |issue: Issue| Ok(Some(issue.into_record(crate::micro::CONNECTOR)?.into())),
-            ),
-        }
+            Mode::DerivedFromValue => request
+                .pages_with(move |raw: Value| Issue::map_source(&raw, connector.clone()).map(Some)),
+            Mode::Typed => request
+                .pages_with(move |issue: Issue| issue.into_record(connector.clone()).map(Some)),
+        };
+        sync::records("issues", pages, &options)
     }
 }
 

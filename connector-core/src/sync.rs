@@ -26,7 +26,7 @@ use crate::error::{ConnectorError, ErrorKind, Result};
 use crate::mapping::{Mapper, TypedMapping};
 use crate::name::Name;
 use crate::pagination::Page;
-use crate::record::SyncItem;
+use crate::record::{Record, SyncItem};
 use crate::state::Checkpoint;
 
 /// A stream that yields `err` and ends: what `fetch` returns when it cannot start
@@ -132,6 +132,53 @@ where
                 .map_owned(raw, connector_id.clone())
                 .map(|r| r.map(SyncItem::from))
         },
+    )
+}
+
+/// [`checkpointed`] over pages whose items are already mapped: each item is the
+/// record, `None` for one a filter skipped, or the record's mapping error. That is
+/// what `connector-http`'s `PaginatedRequest::pages_with` gives with a mapping
+/// function such as [`Mapper::map_owned`], which then runs on the tasks that decode
+/// the pages instead of on the consumer's: the fastest way from HTTP pages to a
+/// fetch stream. Errors, watermarks, checkpoints and the limit behave as in
+/// [`checkpointed`]; set [`Mapper::with_raw`] from
+/// [`FetchOptions::include_raw`] yourself.
+///
+/// ```
+/// use connector_core::futures::{TryStreamExt, executor::block_on};
+/// use connector_core::mapping::{EntityMapping, FieldPath, Mapper};
+/// use connector_core::pagination::{FetchedPage, Signals};
+/// use connector_core::{FetchOptions, PaginateOptions, Pagination, SyncItem, paginate, sync};
+/// use serde_json::json;
+///
+/// let mapping = EntityMapping::new("user", "USER", "Users", FieldPath::parse("id")?);
+/// let options = FetchOptions::new();
+/// let mapper = Mapper::new(&mapping)?.with_raw(options.include_raw);
+/// let pages = paginate(Pagination::offset(), PaginateOptions::default().with_page_size(2), |req| {
+///     let start = req.offset().unwrap_or(0);
+///     // Each page's items mapped as they arrive, as `pages_with` does.
+///     let items = (start..(start + 2).min(3))
+///         .map(|i| mapper.map_owned(json!({ "id": i }), "example"))
+///         .collect();
+///     async move { Ok(FetchedPage::new(items, Signals::new())) }
+/// });
+/// let items: Vec<SyncItem> = block_on(sync::records("users", pages, &options).try_collect())?;
+/// assert_eq!(items.iter().filter(|i| i.as_record().is_some()).count(), 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn records<'a, S>(
+    stream_name: impl Into<String>,
+    pages: S,
+    options: &FetchOptions,
+) -> SyncStream<'a>
+where
+    S: Stream<Item = Result<Page<Result<Option<Record>>>>> + Send + 'a,
+{
+    checkpointed(
+        stream_name,
+        pages,
+        options,
+        |mapped: Result<Option<Record>>| mapped.map(|record| record.map(SyncItem::from)),
     )
 }
 
@@ -337,5 +384,39 @@ mod tests {
         assert!(
             block_on(failed(ConnectorError::unsupported("x")).try_collect::<Vec<_>>()).is_err()
         );
+    }
+
+    #[test]
+    fn records_yields_mapped_items_as_checkpointed_would() {
+        // Rows mapped before they reach the stream: 2 is filtered out, 3 broke its
+        // mapping (the stream goes on), the rest are records.
+        let rows: Vec<u32> = (1..=5).collect();
+        let paging = PaginateOptions::default().with_page_size(2);
+        let pages = paginate(Pagination::offset(), paging, move |req| {
+            let start = (req.offset().unwrap_or(0) as usize).min(rows.len());
+            let items: Vec<Result<Option<Record>>> = rows[start..(start + 2).min(rows.len())]
+                .iter()
+                .map(|&id| match id {
+                    2 => Ok(None),
+                    3 => Err(ConnectorError::validation("bad row", vec![])),
+                    _ => Ok(Some(
+                        Record::new("ROW", id.to_string(), "t").with_updated_at(at(id)),
+                    )),
+                })
+                .collect();
+            async move { Ok(FetchedPage::new(items, Signals::new())) }
+        });
+        let items: Vec<Result<SyncItem>> =
+            block_on(records("rows", pages, &FetchOptions::new()).collect());
+        let ids: Vec<String> = items
+            .iter()
+            .filter_map(|i| Some(i.as_ref().ok()?.as_record()?.external_id.clone()))
+            .collect();
+        assert_eq!(ids, ["1", "4", "5"]);
+        assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
+        let last = checkpoints(&items).pop().expect("a final checkpoint");
+        assert!(last.complete);
+        assert_eq!(last.watermark, Some(at(5)));
+        assert_eq!(last.records_seen, 3);
     }
 }

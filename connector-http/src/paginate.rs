@@ -197,6 +197,47 @@ impl PaginatedRequest {
     pub fn pages<T: DeserializeOwned + Send + 'static>(
         self,
     ) -> BoxStream<'static, Result<Page<T>>> {
+        self.pages_with(|item: T| item)
+    }
+
+    /// The pages, each item decoded into `T` and then turned into a `U` by `map`
+    /// on the task that decoded it: where pages are decoded off the consumer's
+    /// task (read ahead, or several in flight), so is the mapping, and the
+    /// consumer receives finished items. The usual `map` makes a record, so a
+    /// connector's mapping runs alongside its sink's work instead of before it.
+    ///
+    /// `map` sees every item of every page in source order within a page; with
+    /// several pages in flight, pages are mapped concurrently. Pages read ahead
+    /// of a consumer that stops early have been mapped for nothing.
+    ///
+    /// ```no_run
+    /// # async fn run(client: connector_http::HttpClient) -> Result<(), Box<dyn std::error::Error>> {
+    /// use connector_core::mapping::{EntityMapping, FieldPath, Mapper};
+    /// use connector_core::{FetchOptions, Name, sync};
+    /// use connector_http::paginate::{Locator, Pagination};
+    /// use serde_json::Value;
+    ///
+    /// let options = FetchOptions::new();
+    /// let mapping = EntityMapping::new("user", "USER", "Users", FieldPath::parse("id")?);
+    /// let mapper = Mapper::new(&mapping)?.with_raw(options.include_raw);
+    /// let connector = Name::from_static("example");
+    /// let pages = client
+    ///     .get("/users")
+    ///     .paginate(Pagination::next_url(Locator::body("next")))
+    ///     .at("items")
+    ///     .pages_with(move |item: Value| mapper.map_owned(item, connector.clone()));
+    /// let records = sync::records("users", pages, &options);
+    /// # drop(records);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pages_with<T, U, F>(self, map: F) -> BoxStream<'static, Result<Page<U>>>
+    where
+        T: DeserializeOwned + Send + 'static,
+        U: Send + 'static,
+        F: Fn(T) -> U + Send + Sync + 'static,
+    {
+        let map = Arc::new(map);
         let keep = Arc::new(Keep::new(self.strategy.body_paths()));
         let items_path = Arc::new(split_path(&self.items_path));
         let last_url: Arc<Mutex<Option<Url>>> = Arc::new(Mutex::new(None));
@@ -211,9 +252,14 @@ impl PaginatedRequest {
                 let keep = Arc::clone(&keep);
                 let items_path = Arc::clone(&items_path);
                 let last_url = Arc::clone(&last_url);
+                let map = Arc::clone(&map);
                 let work = async move {
                     let raw = fetch_raw(template, &page, &last_url).await?;
-                    raw.decode::<T>(&items_path, &keep)
+                    let page = raw.decode::<T>(&items_path, &keep)?;
+                    Ok(FetchedPage::new(
+                        page.items.into_iter().map(&*map).collect(),
+                        page.signals,
+                    ))
                 };
                 if own_task {
                     crate::read_ahead::on_own_task(work).left_future()
@@ -254,14 +300,15 @@ impl PaginatedRequest {
             };
             let items_path = Arc::clone(&items_path);
             let no_envelope = Arc::clone(&no_envelope);
+            let map = Arc::clone(&map);
             crate::read_ahead::spawn_now(async move {
                 let items = raw.decode::<T>(&items_path, &no_envelope)?.items;
-                Ok(page.with_items(items))
+                Ok(page.with_items(items.into_iter().map(&*map).collect()))
             })
         });
         // Like the pages it scans, the stream ends after its first error: a page
         // that does not decode ends it even though later pages were scanned.
-        let decoded = decoded.scan(false, |failed, page: Result<Page<T>>| {
+        let decoded = decoded.scan(false, |failed, page: Result<Page<U>>| {
             let next = (!*failed).then(|| {
                 *failed = page.is_err();
                 page

@@ -661,3 +661,85 @@ async fn a_body_that_is_not_json_fails_the_scan_with_a_decode_error() {
     assert!(err.to_string().contains("page: 0"), "{err}");
     assert!(err.to_string().contains("maintenance"), "{err}");
 }
+
+#[tokio::test]
+async fn pages_with_maps_every_item_where_its_page_is_decoded_in_every_read_mode() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let server = server().await;
+    ten_pages(&server).await;
+    let client = client(&server).build().unwrap();
+    for read_ahead in [0, 1, 2] {
+        let mapped = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&mapped);
+        let mut pages = client
+            .get("/items?page=1")
+            .paginate(NextUrlPagination::new(Locator::body("next")))
+            .read_ahead(read_ahead)
+            .at("items")
+            .pages_with(move |item: Item| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                format!("item {}", item.id)
+            });
+        let first = pages.try_next().await.unwrap().unwrap();
+        assert_eq!(first.items(), ["item 1"]);
+        let second = pages.try_next().await.unwrap().unwrap();
+        assert_eq!(second.items(), ["item 2"]);
+        assert!(second.resume_token().is_some_and(|t| t.contains("page=3")));
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Read ahead, later pages are mapped before they are asked for; without,
+        // only what was taken.
+        let expected = if read_ahead == 0 {
+            2
+        } else {
+            2 + read_ahead as u64
+        };
+        assert_eq!(
+            mapped.load(Ordering::SeqCst),
+            expected,
+            "read_ahead {read_ahead}"
+        );
+        let rest: Vec<String> = pages
+            .map_ok(|page| page.into_items())
+            .try_concat()
+            .await
+            .unwrap();
+        assert_eq!(
+            rest,
+            (3..=10).map(|n| format!("item {n}")).collect::<Vec<_>>()
+        );
+        assert_eq!(mapped.load(Ordering::SeqCst), 10);
+    }
+}
+
+#[tokio::test]
+async fn pages_with_maps_pages_in_flight_and_keeps_their_order() {
+    let server = server().await;
+    for offset in [0u64, 2, 4] {
+        let ids: Vec<u64> = (offset + 1..=(offset + 2).min(5)).collect();
+        Mock::given(path("/rows"))
+            .and(query_param("offset", offset.to_string()))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"total": 5, "rows": items(&ids)})),
+            )
+            .mount(&server)
+            .await;
+    }
+    let client = client(&server).build().unwrap();
+    let doubled: Vec<u64> = client
+        .get("/rows")
+        .paginate(OffsetPagination::default().with_end(EndCondition::Total(Locator::body("total"))))
+        .page_size(2)
+        .concurrency(3)
+        .at("rows")
+        .pages_with(|item: Item| item.id * 2)
+        .map_ok(|page| page.into_items())
+        .try_concat()
+        .await
+        .unwrap();
+    assert_eq!(doubled, vec![2, 4, 6, 8, 10]);
+}
