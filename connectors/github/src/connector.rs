@@ -665,7 +665,7 @@ impl<'a> Run<'a> {
             {
                 continue;
             }
-            match self.map(&raw) {
+            match self.map(raw) {
                 Ok(Some(record)) => {
                     if let Some(at) = record.updated_at {
                         self.max_seen = Some(self.max_seen.map_or(at, |m| m.max(at)));
@@ -708,11 +708,15 @@ impl<'a> Run<'a> {
         out
     }
 
-    fn map(&self, raw: &Value) -> Result<Option<Record>> {
-        let Some(mut record) = self
-            .mapper
-            .map(raw, connector_core::Name::from_static(crate::ID))?
-        else {
+    fn map(&self, raw: Value) -> Result<Option<Record>> {
+        let connector = connector_core::Name::from_static(crate::ID);
+        // Without `raw` kept, the record's values move out of the item.
+        let (mapped, raw) = if self.include_raw {
+            (self.mapper.map(&raw, connector)?, Some(raw))
+        } else {
+            (self.mapper.map_owned(raw, connector)?, None)
+        };
+        let Some(mut record) = mapped else {
             return Ok(None);
         };
         if self.kind == Entity::Issues
@@ -728,8 +732,8 @@ impl<'a> Run<'a> {
                 ),
             ));
         }
-        if self.include_raw {
-            record = record.with_raw(raw.clone());
+        if let Some(raw) = raw {
+            record = record.with_raw(raw);
         }
         Ok(Some(record))
     }

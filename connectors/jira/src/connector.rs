@@ -241,7 +241,7 @@ impl JiraConnector {
         let pages = pages.map(move |p| p.map_err(|e| self.fail(&entity, "fetch", e)));
         sync::checkpointed(PROJECTS, pages, &full, move |raw: Value| {
             Ok(mapper
-                .map(&raw, connector_core::Name::from_static(crate::ID))?
+                .map_owned(raw, connector_core::Name::from_static(crate::ID))?
                 .map(SyncItem::from))
         })
     }

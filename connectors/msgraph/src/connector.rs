@@ -463,12 +463,17 @@ impl UniversalConnector for AzureAdConnector {
                         }
                     }
                 }
-                match round.entity.mapper.map(&item, connector_core::Name::from_static(CONNECTOR_ID)) {
-                    Ok(Some(mut record)) => {
+                let connector = connector_core::Name::from_static(CONNECTOR_ID);
+                let mapper = &round.entity.mapper;
+                // Without `raw` kept, the record's values move out of the item.
+                let mapped = if round.include_raw {
+                    mapper.map(&item, connector).map(|r| r.map(|r| r.with_raw(item)))
+                } else {
+                    mapper.map_owned(item, connector)
+                };
+                match mapped {
+                    Ok(Some(record)) => {
                         round.seen += 1;
-                        if round.include_raw {
-                            record = record.with_raw(item);
-                        }
                         out.push(Ok(record.into()));
                     }
                     Ok(None) => {}

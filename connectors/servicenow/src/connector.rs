@@ -363,13 +363,19 @@ impl ReadState {
                 self.done = true;
                 return out;
             }
-            match mapper.map(&raw, connector_core::Name::from_static(CONNECTOR_ID)) {
-                Ok(Some(mut record)) => {
+            let connector = connector_core::Name::from_static(CONNECTOR_ID);
+            // Without `raw` kept, the record's values move out of the item.
+            let mapped = if self.include_raw {
+                mapper
+                    .map(&raw, connector)
+                    .map(|r| r.map(|r| r.with_raw(raw)))
+            } else {
+                mapper.map_owned(raw, connector)
+            };
+            match mapped {
+                Ok(Some(record)) => {
                     self.watermark = self.watermark.max(record.updated_at);
                     self.seen += 1;
-                    if self.include_raw {
-                        record = record.with_raw(raw);
-                    }
                     out.push(Ok(record.into()));
                 }
                 Ok(None) => {}
