@@ -50,6 +50,7 @@ pub(crate) async fn run<F: ContractFixture>(
         ContractTest::DiscoverListsEntities => ctx.discover().await,
         ContractTest::FullReadReturnsFixture => ctx.full_read().await,
         ContractTest::FullReadsIdentical => ctx.identical_reads().await,
+        ContractTest::RawKeptOnRequest => ctx.raw_kept().await,
         ContractTest::ReadCrossesPages => ctx.crosses_pages().await,
         ContractTest::SurvivesRateLimit => ctx.survives_rate_limit().await,
         ContractTest::SurvivesServerErrors => ctx.survives_server_errors().await,
@@ -599,6 +600,74 @@ impl<F: ContractFixture> Ctx<'_, F> {
                 return Err(format!(
                     "`{entity}`: record {i} differs between two full reads (`{}` vs `{}`)",
                     a[i].external_id, b[i].external_id
+                ));
+            }
+        }
+        Ok(Verdict::Pass)
+    }
+
+    async fn raw_kept(&self) -> Check {
+        let env = self.env().await?;
+        for mapping in Self::mappings(&env)? {
+            let expected = self.expected(&env, &mapping)?;
+            let entity = &mapping.source_type;
+            let mapper = Mapper::new(&mapping)
+                .map_err(|e| format!("the mapping of `{entity}` does not compile: {e}"))?;
+            let what = format!("a full read of `{entity}` with raw objects kept");
+            let read = self
+                .read(
+                    env.connector.as_ref(),
+                    entity,
+                    self.options_for(&expected).with_raw(true),
+                )
+                .await
+                .ok(&what)?;
+            let records = read.records();
+            self.compare(&what, &records, &expected, &mapping, &expected.ids)?;
+            for record in records {
+                let id = &record.external_id;
+                let raw = record.raw.as_ref().ok_or_else(|| {
+                    format!("`{entity}`: record `{id}` has no raw object though it was asked for")
+                })?;
+                // The raw object is the whole source item: mapped again, it gives
+                // the record's id and every mapped field.
+                let again = match mapper.map(raw, record.source_connector.clone()) {
+                    Ok(Some(again)) => again,
+                    Ok(None) => {
+                        return Err(format!(
+                            "`{entity}`: the raw object of record `{id}` is filtered out by its own mapping"
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(format!(
+                            "`{entity}`: the raw object of record `{id}` no longer maps: {e}"
+                        ));
+                    }
+                };
+                if again.external_id != *id {
+                    return Err(format!(
+                        "`{entity}`: the raw object of record `{id}` maps to id `{}`",
+                        again.external_id
+                    ));
+                }
+                if let Some((name, value)) = again
+                    .fields
+                    .iter()
+                    .find(|(name, value)| record.fields.get(name) != Some(value))
+                {
+                    return Err(format!(
+                        "`{entity}`: field `{name}` of record `{id}` differs from what its raw object maps to ({value})"
+                    ));
+                }
+            }
+            let plain = self
+                .read(env.connector.as_ref(), entity, self.options_for(&expected))
+                .await
+                .ok("a full read")?;
+            if let Some(record) = plain.records().iter().find(|r| r.raw.is_some()) {
+                return Err(format!(
+                    "`{entity}`: record `{}` carries a raw object nobody asked for",
+                    record.external_id
                 ));
             }
         }

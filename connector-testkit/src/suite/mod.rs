@@ -121,6 +121,10 @@ contract_tests! {
     FullReadReturnsFixture => "full_read_returns_fixture_records", Read;
     /// Two full reads yield identical records in the same order.
     FullReadsIdentical => "two_full_reads_are_identical", Read;
+    /// A read asking for raw objects gets, on every record, the whole source item
+    /// (mapped again, it gives the record's fields); a read that does not ask gets
+    /// none.
+    RawKeptOnRequest => "raw_kept_on_request", Read;
     /// A full read crosses at least three pages of the fake.
     ReadCrossesPages => "read_crosses_pages", Read;
     /// A 429 with `Retry-After` on the second page is survived without loss, and
@@ -410,6 +414,7 @@ macro_rules! contract_suite {
             discover_lists_entities => DiscoverListsEntities,
             full_read_returns_fixture_records => FullReadReturnsFixture,
             two_full_reads_are_identical => FullReadsIdentical,
+            raw_kept_on_request => RawKeptOnRequest,
             read_crosses_pages => ReadCrossesPages,
             survives_server_errors => SurvivesServerErrors,
             incremental_read_yields_only_changes => IncrementalReadsChanges,

@@ -46,6 +46,8 @@ pub(crate) enum Bug {
     IgnoresRetryAfter,
     /// Reads incrementally with `updated > watermark` instead of `>=`.
     ExclusiveSince,
+    /// Keeps no raw objects, even when asked to.
+    IgnoresRaw,
 }
 
 pub(crate) const TICKETS: usize = 10;
@@ -318,7 +320,7 @@ impl UniversalConnector for AcmeDesk {
             return stream::once(async move { Err(err) }).boxed();
         };
         let mapper = match Mapper::new(mapping) {
-            Ok(m) => m,
+            Ok(m) => m.with_raw(options.include_raw && self.bug != Bug::IgnoresRaw),
             Err(e) => return stream::once(async move { Err(e) }).boxed(),
         };
         let entity = entity.to_owned();
@@ -357,8 +359,8 @@ impl UniversalConnector for AcmeDesk {
                         }
                     };
                     let mut out = Vec::new();
-                    for raw in &items {
-                        match mapper.map(raw, "acme-desk") {
+                    for raw in items {
+                        match mapper.map_owned(raw, "acme-desk") {
                             Ok(Some(record)) => {
                                 cursor.watermark = cursor.watermark.max(record.updated_at);
                                 out.push(SyncItem::from(record));

@@ -36,6 +36,7 @@ async fn dropping_the_last_page_fails_the_read_tests() {
         failures(Bug::DropsLastPage).await,
         [
             ContractTest::FullReadReturnsFixture,
+            ContractTest::RawKeptOnRequest,
             ContractTest::SurvivesRateLimit,
             ContractTest::SurvivesServerErrors,
             ContractTest::IncrementalReadsChanges,
@@ -51,6 +52,7 @@ async fn duplicating_a_page_fails_the_read_tests() {
         failures(Bug::DuplicatesPage).await,
         [
             ContractTest::FullReadReturnsFixture,
+            ContractTest::RawKeptOnRequest,
             ContractTest::SurvivesRateLimit,
             ContractTest::SurvivesServerErrors,
             ContractTest::IncrementalReadsChanges,
@@ -89,5 +91,13 @@ async fn an_exclusive_watermark_fails_the_incremental_test() {
     assert_eq!(
         failures(Bug::ExclusiveSince).await,
         [ContractTest::IncrementalReadsChanges]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ignoring_include_raw_fails_the_raw_test() {
+    assert_eq!(
+        failures(Bug::IgnoresRaw).await,
+        [ContractTest::RawKeptOnRequest]
     );
 }
