@@ -46,16 +46,25 @@ pub enum MappingCase {
     /// decodes pages), derived `into_record` only: the derive's share of the
     /// `sdk-typed` whole-sync contender.
     GithubTypedIntoRecord,
+    /// ServiceNow application, dynamic `Mapper::map_owned` consuming a decoded
+    /// source (as a sync maps its pages); the copies of the sources are made
+    /// outside the timed loop, dropping what the record did not take is timed.
+    ServiceNowDynamicOwned,
+    /// GitHub issue as [`Issue`], dynamic `Mapper::map_owned` consuming a
+    /// decoded source: the mapping of the `sdk-dynamic` whole-sync contender.
+    GithubFlatDynamicOwned,
 }
 
 impl MappingCase {
     /// Every case, in table order.
-    pub const ALL: [MappingCase; 7] = [
+    pub const ALL: [MappingCase; 9] = [
         MappingCase::ServiceNowDynamic,
+        MappingCase::ServiceNowDynamicOwned,
         MappingCase::ServiceNowDerived,
         MappingCase::GithubDynamic,
         MappingCase::GithubDerived,
         MappingCase::GithubFlatDynamic,
+        MappingCase::GithubFlatDynamicOwned,
         MappingCase::GithubFlatDerived,
         MappingCase::GithubTypedIntoRecord,
     ];
@@ -70,15 +79,17 @@ impl MappingCase {
             MappingCase::GithubFlatDynamic => "github-issue(nested) dynamic",
             MappingCase::GithubFlatDerived => "github-issue(nested) derived",
             MappingCase::GithubTypedIntoRecord => "github-issue(nested) into_record",
+            MappingCase::ServiceNowDynamicOwned => "servicenow-app dynamic, owned source",
+            MappingCase::GithubFlatDynamicOwned => "github-issue(nested) dynamic, owned source",
         }
     }
 
     /// The source records of this case.
     pub fn sources(self) -> Vec<Value> {
         match self {
-            MappingCase::ServiceNowDynamic | MappingCase::ServiceNowDerived => {
-                (0..SOURCES).map(servicenow_app).collect()
-            }
+            MappingCase::ServiceNowDynamic
+            | MappingCase::ServiceNowDerived
+            | MappingCase::ServiceNowDynamicOwned => (0..SOURCES).map(servicenow_app).collect(),
             _ => (0..SOURCES).map(issue).collect(),
         }
     }
@@ -107,6 +118,10 @@ impl MappingCase {
             MappingCase::GithubFlatDerived | MappingCase::GithubTypedIntoRecord => {
                 Box::new(|v| Issue::map_source(v, CONNECTOR).is_ok())
             }
+            MappingCase::ServiceNowDynamicOwned | MappingCase::GithubFlatDynamicOwned => {
+                let mapper = self.owned_mapper();
+                Box::new(move |v| matches!(mapper.map_owned(v.clone(), CONNECTOR), Ok(Some(_))))
+            }
         }
     }
 }
@@ -120,6 +135,12 @@ impl MappingCase {
 pub fn mapping_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec<f64> {
     if case == MappingCase::GithubTypedIntoRecord {
         return into_record_rounds(rounds, per_round);
+    }
+    if matches!(
+        case,
+        MappingCase::ServiceNowDynamicOwned | MappingCase::GithubFlatDynamicOwned
+    ) {
+        return owned_rounds(case, rounds, per_round);
     }
     let sources = case.sources();
     let map = case.mapper();
@@ -393,6 +414,60 @@ pub async fn ping_rounds(client: &HttpClient, n: usize) -> Duration {
 /// [`MappingCase::GithubTypedIntoRecord`]: converts decoded [`Issue`]s into records.
 /// The structs are decoded (untimed) in chunks of 10,000; only `into_record` and
 /// dropping the record are timed.
+impl MappingCase {
+    /// The mapper of an owned-source case.
+    ///
+    /// # Panics
+    ///
+    /// When the mapping does not compile.
+    fn owned_mapper(self) -> Mapper {
+        match self {
+            MappingCase::ServiceNowDynamicOwned => {
+                Mapper::new(&servicenow_app_mapping()).expect("the mapping compiles")
+            }
+            _ => Issue::mapper().expect("compiles"),
+        }
+    }
+}
+
+/// `map_owned` over sources copied in chunks of a page (100) outside the timed
+/// loop, as [`into_record_rounds`] decodes its chunks: the timed part is the
+/// mapping, the record's drop and the drop of what is left of the source (which
+/// the borrowed cases never drop, so the two are not alike: compare an owned case
+/// with a whole sync, not with its borrowed twin).
+fn owned_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec<f64> {
+    const CHUNK: usize = 100;
+    let sources = case.sources();
+    let mapper = case.owned_mapper();
+    let copies = |n: usize| -> Vec<Value> { sources.iter().cycle().take(n).cloned().collect() };
+    for source in copies(sources.len()) {
+        assert!(
+            matches!(mapper.map_owned(source, CONNECTOR), Ok(Some(_))),
+            "{} maps its sources",
+            case.name()
+        );
+    }
+    (0..rounds)
+        .map(|_| {
+            let mut timed = Duration::ZERO;
+            let mut left = per_round;
+            while left > 0 {
+                let chunk = copies(left.min(CHUNK));
+                left -= chunk.len();
+                let started = Instant::now();
+                for source in chunk {
+                    black_box(matches!(
+                        mapper.map_owned(black_box(source), CONNECTOR),
+                        Ok(Some(_))
+                    ));
+                }
+                timed += started.elapsed();
+            }
+            per_round as f64 / timed.as_secs_f64()
+        })
+        .collect()
+}
+
 fn into_record_rounds(rounds: usize, per_round: usize) -> Vec<f64> {
     const CHUNK: usize = 10_000;
     let sources: Vec<String> = (0..SOURCES).map(|i| issue(i).to_string()).collect();

@@ -122,6 +122,12 @@ impl<'v> Resolver<'v> {
         Self { source, slots }
     }
 
+    /// The top-level value `path` starts at, when the merged first-key pass found
+    /// it: where a value found along `path` lies.
+    fn first(&self, path: &SlotPath) -> Option<&'v Value> {
+        self.slots.as_ref()?[path.slot]
+    }
+
     pub(crate) fn get(&self, path: &SlotPath) -> Option<Cow<'v, Value>> {
         match &self.slots {
             Some(slots) => slots[path.slot].and_then(|first| path.path.resolve_rest(first)),
@@ -497,12 +503,18 @@ impl Mapper {
             return Ok(None);
         }
         let mut errors = Vec::new();
-        let mut found: Vec<(FoundAt, Place)> = Vec::new();
+        let mut found: Vec<Found> = Vec::new();
 
         let external_id_value = resolver.get(&c.external_id);
         // A string id found as it is in the source can move out of it too.
         let id_at = match &external_id_value {
-            Some(Cow::Borrowed(at @ Value::String(_))) if movable => Some(FoundAt::of(at)),
+            Some(Cow::Borrowed(at @ Value::String(_))) if movable && worth_moving(at) => {
+                Some(Found {
+                    at: FoundAt::of(at),
+                    place: Place::ExternalId,
+                    within: resolver.first(&c.external_id).map(FoundAt::of),
+                })
+            }
             _ => None,
         };
         let external_id: Option<Cow<'_, str>> = match external_id_value.as_deref() {
@@ -551,8 +563,12 @@ impl Mapper {
                                 c.rules[rule].check(rule, value.as_deref(), &mut rule_errors);
                             }
                             let value = match value {
-                                Some(Cow::Borrowed(at)) if movable => {
-                                    found.push((FoundAt::of(at), Place::Field(fields.len())));
+                                Some(Cow::Borrowed(at)) if movable && worth_moving(at) => {
+                                    found.push(Found {
+                                        at: FoundAt::of(at),
+                                        place: Place::Field(fields.len()),
+                                        within: resolver.first(&field.source).map(FoundAt::of),
+                                    });
                                     Value::Null
                                 }
                                 Some(value) => value.into_owned(),
@@ -616,8 +632,8 @@ impl Mapper {
         match external_id {
             Some(external_id) if errors.is_empty() => {
                 let external_id = match id_at {
-                    Some(at) => {
-                        found.push((at, Place::ExternalId));
+                    Some(id_at) => {
+                        found.push(id_at);
                         String::new()
                     }
                     None => external_id.into_owned(),
@@ -658,7 +674,32 @@ struct Draft {
     relationships: Vec<Relationship>,
     created_at: Option<DateTime<Utc>>,
     updated_at: Option<DateTime<Utc>>,
-    found: Vec<(FoundAt, Place)>,
+    found: Vec<Found>,
+}
+
+/// Whether moving `value` out of its source saves more than finding it again
+/// costs: a copy of a number, a boolean, an empty container or a short string is
+/// about as cheap as the search.
+fn worth_moving(value: &Value) -> bool {
+    /// Strings shorter than this are copied.
+    const MIN_MOVED_STRING: usize = 24;
+    match value {
+        Value::String(s) => s.len() >= MIN_MOVED_STRING,
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(map) => !map.is_empty(),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+/// A value [`Mapper::draft`] left in the source, to move into the record.
+struct Found {
+    /// The value.
+    at: FoundAt,
+    /// Where it goes.
+    place: Place,
+    /// The top-level value of the source its field's path starts at: where it
+    /// most likely lies (a transform may have found it elsewhere).
+    within: Option<FoundAt>,
 }
 
 /// The address of a value inside the source being mapped: compared, never read.
@@ -687,28 +728,42 @@ impl Draft {
     /// Moves every value in `found` out of `source` (the very source the draft was
     /// made from, unchanged since) into its place in the record.
     ///
-    /// One walk of the source, stopping when everything is found. A value wanted
-    /// twice is copied for all but the last of its places, and a value inside
-    /// another one that moves is copied before it goes.
+    /// The top-level values the fields' paths start at are searched first, one
+    /// pass over the source object; anything not there (a transform found it
+    /// elsewhere) is searched for in the whole source. A value wanted twice is
+    /// copied for all but the last of its places, and a value inside another one
+    /// that moves is copied before it goes.
     fn take_from(&mut self, source: &mut Value) {
         if self.found.is_empty() {
             return;
         }
         let mut found = std::mem::take(&mut self.found);
-        self.take_in(source, &mut found);
+        if let Value::Object(map) = source {
+            for value in map.values_mut() {
+                if found.is_empty() {
+                    break;
+                }
+                if found.iter().any(|f| f.within.is_some_and(|w| w.is(value))) {
+                    self.take_in(value, &mut found);
+                }
+            }
+        }
+        if !found.is_empty() {
+            self.take_in(source, &mut found);
+        }
         // Every address came from borrowing `source`, so all were found; should one
         // not be, its place keeps the draft's value rather than panicking.
         debug_assert!(found.is_empty(), "every value found in the source is taken");
     }
 
-    fn take_in(&mut self, node: &mut Value, found: &mut Vec<(FoundAt, Place)>) {
-        if found.iter().any(|(at, _)| at.is(node)) {
+    fn take_in(&mut self, node: &mut Value, found: &mut Vec<Found>) {
+        if found.iter().any(|f| f.at.is(node)) {
             self.copy_inside(node, found);
             // Copies for all places but the last that want this value; the last
             // takes it.
-            while let Some(i) = found.iter().position(|(at, _)| at.is(node)) {
-                let (_, place) = found.swap_remove(i);
-                if found.iter().any(|(at, _)| at.is(node)) {
+            while let Some(i) = found.iter().position(|f| f.at.is(node)) {
+                let place = found.swap_remove(i).place;
+                if found.iter().any(|f| f.at.is(node)) {
                     self.put(place, node.clone());
                 } else {
                     self.put(place, std::mem::take(node));
@@ -739,7 +794,7 @@ impl Draft {
 
     /// Copies every value of `found` that lies strictly inside `node`, which is
     /// about to move, and forgets them.
-    fn copy_inside(&mut self, node: &Value, found: &mut Vec<(FoundAt, Place)>) {
+    fn copy_inside(&mut self, node: &Value, found: &mut Vec<Found>) {
         let (mut values, mut items);
         let children: &mut dyn Iterator<Item = &Value> = match node {
             Value::Object(map) => {
@@ -753,8 +808,8 @@ impl Draft {
             _ => return,
         };
         for child in children {
-            while let Some(i) = found.iter().position(|(at, _)| at.is(child)) {
-                let (_, place) = found.swap_remove(i);
+            while let Some(i) = found.iter().position(|f| f.at.is(child)) {
+                let place = found.swap_remove(i).place;
                 self.put(place, child.clone());
             }
             if found.is_empty() {
@@ -1436,7 +1491,13 @@ mod tests {
                 {"source": "owner", "target": "owner", "transforms": [{"type": "extract_reference"}]},
                 {"source": "state", "target": "state", "transforms": [{"type": "upper"}]},
                 // Absent, with a default.
-                {"source": "tier", "target": "tier", "default": "bronze"}
+                {"source": "tier", "target": "tier", "default": "bronze"},
+                // Found by a transform elsewhere than its own path: inside a value
+                // another field takes whole, and in a value nothing else takes.
+                {"source": "nickname", "target": "fallback_login",
+                 "transforms": [{"type": "coalesce", "paths": ["user.login"]}]},
+                {"source": "alias", "target": "fallback_deep",
+                 "transforms": [{"type": "coalesce", "paths": ["ignored.deep[1]"]}]}
             ],
             "relationships": [
                 {"source_field": "owner", "target_type": "USER", "kind": "OWNS"}
@@ -1444,35 +1505,39 @@ mod tests {
         }));
         let mapper = Mapper::new(&m).unwrap();
         let source = json!({
-            "id": "i-1",
+            "id": "issue-0000000000000000000000001",
             "created": "2024-01-02T03:04:05Z",
-            "user": {"login": "octocat", "id": 1},
-            "title": "Broken",
+            "user": {"login": "octocat-with-a-long-login-name", "id": 1},
+            "title": "Broken after the token rotates mid-sync",
             "labels": [{"name": "bug"}, {"name": "p1"}],
-            "owner": {"link": "https://x.example/u/9", "value": "u-9"},
+            "owner": {"link": "https://x.example/u/9", "value": "user-00000000000000000000000009"},
             "state": "open",
-            "ignored": {"deep": ["x"]}
+            "ignored": {"deep": ["x", "a string long enough to be moved"]}
         });
+        // Long strings, objects and arrays move; short strings and numbers are
+        // copied (`worth_moving`): both kinds are here.
         let record = mapper.map_checked(&source, "c").unwrap().unwrap();
-        assert_eq!(record.external_id, "i-1");
-        assert_eq!(record.fields["id"], "i-1");
+        assert_eq!(record.external_id, "issue-0000000000000000000000001");
+        assert_eq!(record.fields["id"], "issue-0000000000000000000000001");
         assert_eq!(
             record.fields["author"],
-            json!({"login": "octocat", "id": 1})
+            json!({"login": "octocat-with-a-long-login-name", "id": 1})
         );
-        assert_eq!(record.fields["login"], "octocat");
-        assert_eq!(record.fields["title"], "Broken");
-        assert_eq!(record.fields["headline"], "Broken");
+        assert_eq!(record.fields["login"], "octocat-with-a-long-login-name");
+        assert_eq!(record.fields["title"], "Broken after the token rotates mid-sync");
+        assert_eq!(record.fields["headline"], "Broken after the token rotates mid-sync");
         assert_eq!(record.fields["first_label"], "bug");
         assert_eq!(record.fields["label_names"], json!(["bug", "p1"]));
         assert_eq!(
             record.fields["labels"],
             json!([{"name": "bug"}, {"name": "p1"}])
         );
-        assert_eq!(record.fields["owner"], "u-9");
+        assert_eq!(record.fields["owner"], "user-00000000000000000000000009");
         assert_eq!(record.fields["state"], "OPEN");
         assert_eq!(record.fields["tier"], "bronze");
-        assert_eq!(record.relationships[0].to_id, "u-9");
+        assert_eq!(record.fields["fallback_login"], "octocat-with-a-long-login-name");
+        assert_eq!(record.fields["fallback_deep"], "a string long enough to be moved");
+        assert_eq!(record.relationships[0].to_id, "user-00000000000000000000000009");
 
         // A numeric id is converted, not moved; a nested target takes a copy.
         let m = mapping(json!({
