@@ -1524,8 +1524,14 @@ mod tests {
             json!({"login": "octocat-with-a-long-login-name", "id": 1})
         );
         assert_eq!(record.fields["login"], "octocat-with-a-long-login-name");
-        assert_eq!(record.fields["title"], "Broken after the token rotates mid-sync");
-        assert_eq!(record.fields["headline"], "Broken after the token rotates mid-sync");
+        assert_eq!(
+            record.fields["title"],
+            "Broken after the token rotates mid-sync"
+        );
+        assert_eq!(
+            record.fields["headline"],
+            "Broken after the token rotates mid-sync"
+        );
         assert_eq!(record.fields["first_label"], "bug");
         assert_eq!(record.fields["label_names"], json!(["bug", "p1"]));
         assert_eq!(
@@ -1535,9 +1541,18 @@ mod tests {
         assert_eq!(record.fields["owner"], "user-00000000000000000000000009");
         assert_eq!(record.fields["state"], "OPEN");
         assert_eq!(record.fields["tier"], "bronze");
-        assert_eq!(record.fields["fallback_login"], "octocat-with-a-long-login-name");
-        assert_eq!(record.fields["fallback_deep"], "a string long enough to be moved");
-        assert_eq!(record.relationships[0].to_id, "user-00000000000000000000000009");
+        assert_eq!(
+            record.fields["fallback_login"],
+            "octocat-with-a-long-login-name"
+        );
+        assert_eq!(
+            record.fields["fallback_deep"],
+            "a string long enough to be moved"
+        );
+        assert_eq!(
+            record.relationships[0].to_id,
+            "user-00000000000000000000000009"
+        );
 
         // A numeric id is converted, not moved; a nested target takes a copy.
         let m = mapping(json!({

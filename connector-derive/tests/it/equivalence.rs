@@ -33,6 +33,8 @@ fn maybe(s: impl Strategy<Value = Value> + 'static) -> BoxedStrategy<Option<Valu
 fn text() -> BoxedStrategy<Value> {
     prop_oneof![
         6 => "[a-zA-Z0-9 ]{1,8}".prop_map(Value::from),
+        // Long enough for the owned paths to move rather than copy.
+        2 => "[a-zA-Z0-9 ]{24,40}".prop_map(Value::from),
         1 => Just(Value::from("")),
     ]
     .boxed()
@@ -42,6 +44,7 @@ fn required_text() -> BoxedStrategy<Option<Value>> {
     prop_oneof![
         1 => Just(None),
         12 => "[a-zA-Z0-9]{1,8}".prop_map(|s| Some(Value::from(s))),
+        4 => "[a-zA-Z0-9]{24,40}".prop_map(|s| Some(Value::from(s))),
         1 => Just(Some(Value::from(""))),
     ]
     .boxed()
@@ -162,8 +165,10 @@ fn servicenow_common() -> Vec<Field> {
     ]
 }
 
-/// Runs `cases` random sources through both conversions; they must agree, and both
-/// outcomes (a record, an error) must occur often enough to mean something.
+/// Runs `cases` random sources through both conversions (the dynamic one both
+/// borrowing the source and consuming a copy of it, `Mapper::map_owned`); all
+/// must agree, and both outcomes (a record, an error) must occur often enough to
+/// mean something.
 fn agree<T: TypedMapping>(strategy: impl Strategy<Value = Value>) {
     let mapper = T::mapper().expect("the derived descriptor compiles");
     let (ok, err) = (Cell::new(0u32), Cell::new(0u32));
@@ -175,6 +180,8 @@ fn agree<T: TypedMapping>(strategy: impl Strategy<Value = Value>) {
     let result = runner.run(&strategy, |source| {
         let typed = T::map_source(&source, "c");
         let dynamic = mapper.map(&source, "c");
+        let dynamic_owned = mapper.map_owned(source.clone(), "c");
+        prop_assert_eq!(format!("{dynamic:?}"), format!("{dynamic_owned:?}"));
         match (typed, dynamic) {
             (Ok(typed), Ok(Some(dynamic))) => {
                 ok.set(ok.get() + 1);
