@@ -1183,20 +1183,27 @@ const THREADED_WRITE_MIN: usize = 64;
 
 /// Runs `work` on a new thread named `name` and awaits its result, on any
 /// executor. The calling task is free meanwhile (an import pipeline reads the next
-/// pages). Dropping the returned future waits for the thread, so once the call is
-/// gone its work is done: a write landed with its checkpoint, or not at all.
-async fn on_own_thread<T: Send + 'static>(
+/// pages). Dropping the returned future before the answer waits for the thread,
+/// so once the call is gone its work is done: a write landed with its checkpoint,
+/// or not at all.
+///
+/// `work` returns its answer and what it no longer needs (a written batch's
+/// records): the thread answers first and frees the rest afterwards, while the
+/// caller goes on, so freeing a thousand records is off the caller's path.
+async fn on_own_thread<T: Send + 'static, G: Send + 'static>(
     name: &str,
     what: &'static str,
-    work: impl FnOnce() -> Result<T> + Send + 'static,
+    work: impl FnOnce() -> (Result<T>, G) + Send + 'static,
 ) -> Result<T> {
     let (tx, rx) = futures::channel::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
-            let _ = tx.send(work());
+            let (answer, garbage) = work();
+            let _ = tx.send(answer);
+            drop(garbage);
         });
-    let _join = match spawned {
+    let mut join = match spawned {
         Ok(handle) => JoinOnDrop(Some(handle)),
         Err(err) => {
             return Err(ConnectorError::unexpected(format!(
@@ -1204,11 +1211,15 @@ async fn on_own_thread<T: Send + 'static>(
             )));
         }
     };
-    rx.await.unwrap_or_else(|_| {
+    let answer = rx.await.unwrap_or_else(|_| {
         Err(ConnectorError::unexpected(format!(
             "SQLite store: the {what} thread stopped without an answer"
         )))
-    })
+    });
+    // Answered: the work is done and the thread only frees memory now, which
+    // nothing waits for (the handle is dropped, not joined).
+    join.0.take();
+    answer
 }
 
 /// Joins the write thread when dropped (also when the call is abandoned).
@@ -1607,14 +1618,14 @@ impl Sink for SqliteStore {
         let conn = Arc::clone(&self.conn);
         let keys = keys.to_vec();
         on_own_thread("sqlite-lookup", "lookup", move || {
-            lookup_records(&lock_conn(&conn), &keys)
+            (lookup_records(&lock_conn(&conn), &keys), keys)
         })
         .await
     }
 
     async fn write_batch(&self, batch: Batch) -> Result<()> {
         // A large batch is serialised, written and fsynced on a thread of its own
-        // (which also frees its records), so the caller's task (the pipeline
+        // (which frees its records after answering), so the caller's task (the pipeline
         // reading the next page) keeps going meanwhile, on any executor. Dropping
         // this future waits for the thread: as with an inline write, once the call
         // is gone its write is done (the batch and its checkpoint landed together,
@@ -1627,10 +1638,14 @@ impl Sink for SqliteStore {
         }
         let conn = Arc::clone(&self.conn);
         on_own_thread("sqlite-write", "write", move || {
-            let prepared = PreparedBatch::new(&batch)?;
-            drop(batch);
-            let conn = lock_conn(&conn);
-            in_transaction(&conn, |c| apply_batch(c, &prepared))
+            let written = PreparedBatch::new(&batch).and_then(|prepared| {
+                let conn = lock_conn(&conn);
+                let written = in_transaction(&conn, |c| apply_batch(c, &prepared));
+                drop(conn);
+                written
+            });
+            // The batch's records are freed after the answer.
+            (written, batch)
         })
         .await
     }
