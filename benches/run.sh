@@ -40,7 +40,7 @@ for rep in $(seq "$REPS"); do
         done
     done
     for conc in 4 8; do
-        for c in floor sdk-items sdk-value sdk-typed; do
+        for c in floor floor-value sdk-items sdk-value sdk-dynamic sdk-typed; do
             run "$c" offset "$RECORDS" "$conc"
         done
     done
