@@ -180,7 +180,7 @@ fn agree<T: TypedMapping>(strategy: impl Strategy<Value = Value>) {
     let result = runner.run(&strategy, |source| {
         let typed = T::map_source(&source, "c");
         let dynamic = mapper.map(&source, "c");
-        let dynamic_owned = mapper.map_owned(source.clone(), "c");
+        let dynamic_owned = mapper.map_owned(source, "c");
         prop_assert_eq!(format!("{dynamic:?}"), format!("{dynamic_owned:?}"));
         match (typed, dynamic) {
             (Ok(typed), Ok(Some(dynamic))) => {
