@@ -430,36 +430,25 @@ impl MappingCase {
     }
 }
 
-/// `map_owned` over sources copied in chunks of a page (100) outside the timed
-/// loop, as [`into_record_rounds`] decodes its chunks: the timed part is the
-/// mapping, the record's drop and the drop of what is left of the source (which
-/// the borrowed cases never drop, so the two are not alike: compare an owned case
-/// with a whole sync, not with its borrowed twin).
-fn owned_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec<f64> {
-    const CHUNK: usize = 100;
-    let sources = case.sources();
-    let mapper = case.owned_mapper();
-    let copies = |n: usize| -> Vec<Value> { sources.iter().cycle().take(n).cloned().collect() };
-    for source in copies(sources.len()) {
-        assert!(
-            matches!(mapper.map_owned(source, CONNECTOR), Ok(Some(_))),
-            "{} maps its sources",
-            case.name()
-        );
-    }
+/// Records per second of `rounds` rounds of `per_round` calls of `run`, each
+/// on an input `make(n)` prepared `chunk` at a time outside the timed loop.
+fn chunked_rounds<T>(
+    rounds: usize,
+    per_round: usize,
+    chunk: usize,
+    make: impl Fn(usize) -> Vec<T>,
+    run: impl Fn(T) -> bool,
+) -> Vec<f64> {
     (0..rounds)
         .map(|_| {
             let mut timed = Duration::ZERO;
             let mut left = per_round;
             while left > 0 {
-                let chunk = copies(left.min(CHUNK));
-                left -= chunk.len();
+                let inputs = make(left.min(chunk));
+                left -= inputs.len();
                 let started = Instant::now();
-                for source in chunk {
-                    black_box(matches!(
-                        mapper.map_owned(black_box(source), CONNECTOR),
-                        Ok(Some(_))
-                    ));
+                for input in inputs {
+                    black_box(run(black_box(input)));
                 }
                 timed += started.elapsed();
             }
@@ -468,8 +457,23 @@ fn owned_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec<f64> 
         .collect()
 }
 
+/// `map_owned` over sources copied in chunks of a page (100) outside the timed
+/// loop, as [`into_record_rounds`] decodes its chunks: the timed part is the
+/// mapping, the record's drop and the drop of what is left of the source (which
+/// the borrowed cases never drop, so the two are not alike: compare an owned case
+/// with a whole sync, not with its borrowed twin).
+fn owned_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec<f64> {
+    let sources = case.sources();
+    let mapper = case.owned_mapper();
+    let copies = |n: usize| -> Vec<Value> { sources.iter().cycle().take(n).cloned().collect() };
+    let map = |source: Value| matches!(mapper.map_owned(source, CONNECTOR), Ok(Some(_)));
+    for source in copies(sources.len()) {
+        assert!(map(source), "{} maps its sources", case.name());
+    }
+    chunked_rounds(rounds, per_round, 100, copies, map)
+}
+
 fn into_record_rounds(rounds: usize, per_round: usize) -> Vec<f64> {
-    const CHUNK: usize = 10_000;
     let sources: Vec<String> = (0..SOURCES).map(|i| issue(i).to_string()).collect();
     let decode = |n: usize| -> Vec<Issue> {
         sources
@@ -479,23 +483,9 @@ fn into_record_rounds(rounds: usize, per_round: usize) -> Vec<f64> {
             .map(|s| serde_json::from_str(s).expect("an issue decodes"))
             .collect()
     };
+    let convert = |issue: Issue| issue.into_record(CONNECTOR).is_ok();
     for issue in decode(SOURCES as usize) {
-        assert!(issue.into_record(CONNECTOR).is_ok(), "issues convert");
+        assert!(convert(issue), "issues convert");
     }
-    (0..rounds)
-        .map(|_| {
-            let mut timed = Duration::ZERO;
-            let mut left = per_round;
-            while left > 0 {
-                let chunk = decode(left.min(CHUNK));
-                left -= chunk.len();
-                let started = Instant::now();
-                for issue in chunk {
-                    black_box(black_box(issue).into_record(CONNECTOR).is_ok());
-                }
-                timed += started.elapsed();
-            }
-            per_round as f64 / timed.as_secs_f64()
-        })
-        .collect()
+    chunked_rounds(rounds, per_round, 10_000, decode, convert)
 }
