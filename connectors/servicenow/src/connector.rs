@@ -30,7 +30,7 @@ use connector_core::metadata::{Priority, ReleaseStatus};
 use connector_core::{
     AuthMethod, Capabilities, Category, Checkpoint, ConnectorConfig, ConnectorError,
     ConnectorFactory, ConnectorMetadata, DiscoveredEntity, Discovery, ErrorKind, FetchOptions,
-    Page, Relationship, RelationshipKind, RelationshipStream, Result, SyncItem, SyncStream,
+    Page, Record, Relationship, RelationshipKind, RelationshipStream, Result, SyncItem, SyncStream,
     TestResult, UniversalConnector, async_trait,
 };
 use connector_http::HttpClient;
@@ -322,7 +322,6 @@ struct ReadState {
     seen: u64,
     limit: Option<u64>,
     started: DateTime<Utc>,
-    include_raw: bool,
     done: bool,
 }
 
@@ -350,12 +349,13 @@ impl ReadState {
         }
     }
 
-    /// Maps one page into items, ending with its checkpoint.
-    fn page(&mut self, page: Page<Value>, mapper: &Mapper) -> Vec<Result<SyncItem>> {
+    /// Yields one page of items the pages' decode tasks already mapped, ending
+    /// with its checkpoint.
+    fn page(&mut self, page: Page<Result<Option<Record>>>) -> Vec<Result<SyncItem>> {
         let start: u64 = page.token().and_then(|t| t.parse().ok()).unwrap_or(0);
         let next = page.resume_token().map(str::to_owned);
         let mut out = Vec::with_capacity(page.len() + 1);
-        for (i, raw) in page.into_items().into_iter().enumerate() {
+        for (i, mapped) in page.into_items().into_iter().enumerate() {
             if self.limit.is_some_and(|l| self.seen >= l) {
                 out.push(Ok(self
                     .checkpoint(Some((start + i as u64).to_string()))
@@ -363,15 +363,6 @@ impl ReadState {
                 self.done = true;
                 return out;
             }
-            let connector = connector_core::Name::from_static(CONNECTOR_ID);
-            // Without `raw` kept, the record's values move out of the item.
-            let mapped = if self.include_raw {
-                mapper
-                    .map(&raw, connector)
-                    .map(|r| r.map(|r| r.with_raw(raw)))
-            } else {
-                mapper.map_owned(raw, connector)
-            };
             match mapped {
                 Ok(Some(record)) => {
                     self.watermark = self.watermark.max(record.updated_at);
@@ -483,9 +474,9 @@ impl UniversalConnector for ServiceNowConnector {
             seen: resume.map_or(0, |c| c.records_seen),
             limit: options.limit,
             started: Utc::now(),
-            include_raw: options.include_raw,
             done: false,
         };
+        let mapper = table.mapper.with_raw(options.include_raw);
         let pages = self
             .client
             .get(&table_path(entity))
@@ -504,25 +495,25 @@ impl UniversalConnector for ServiceNowConnector {
             .resume_from(options.resume_cursor().map(str::to_owned))
             .concurrency(options.concurrency.unwrap_or(1).max(1))
             .at("result")
-            .pages::<Value>();
-        let mapper = table.mapper;
-        stream::unfold(
-            (pages, state, mapper),
-            |(mut pages, mut state, mapper)| async move {
-                if state.done {
-                    return None;
+            // Each row is mapped on the task that decoded its page; without
+            // `raw` kept, the record's values move out of the row.
+            .pages_with(move |row: Value| {
+                mapper.map_owned(row, connector_core::Name::from_static(CONNECTOR_ID))
+            });
+        stream::unfold((pages, state), |(mut pages, mut state)| async move {
+            if state.done {
+                return None;
+            }
+            let items = match pages.next().await {
+                None => return None,
+                Some(Err(e)) => {
+                    state.done = true;
+                    vec![Err(client::describe(e).with_entity(state.entity.clone()))]
                 }
-                let items = match pages.next().await {
-                    None => return None,
-                    Some(Err(e)) => {
-                        state.done = true;
-                        vec![Err(client::describe(e).with_entity(state.entity.clone()))]
-                    }
-                    Some(Ok(page)) => state.page(page, &mapper),
-                };
-                Some((stream::iter(items), (pages, state, mapper)))
-            },
-        )
+                Some(Ok(page)) => state.page(page),
+            };
+            Some((stream::iter(items), (pages, state)))
+        })
         .flatten()
         .boxed()
     }
