@@ -505,7 +505,8 @@ struct Run<'a> {
     mapper: Mapper,
     segments: Vec<Segment>,
     segment: usize,
-    pages: Option<BoxStream<'static, Result<Page<Value>>>>,
+    /// The segment's pages, each item already mapped by an [`ItemMapper`].
+    pages: Option<BoxStream<'static, Result<Page<Result<Option<Record>>>>>>,
     resume_next: Option<String>,
     since: Option<DateTime<Utc>>,
     max_seen: Option<DateTime<Utc>>,
@@ -622,6 +623,16 @@ impl<'a> Run<'a> {
                         since.to_rfc3339_opts(connector_core::chrono::SecondsFormat::Secs, true),
                     ));
                 }
+                // Items are mapped on the tasks that decode their pages.
+                let items = ItemMapper {
+                    mapper: self.mapper.clone().with_raw(self.include_raw),
+                    skip_pull_requests: self.kind == Entity::Issues
+                        && !self.connector.settings.include_pull_requests,
+                    part_of: self
+                        .repository_id
+                        .clone()
+                        .filter(|_| self.kind == Entity::Issues),
+                };
                 let pages = self
                     .connector
                     .client
@@ -633,7 +644,7 @@ impl<'a> Run<'a> {
                     )
                     .page_size(self.page_size)
                     .resume_from(self.resume_next.take())
-                    .pages::<Value>();
+                    .pages_with(move |raw: Value| items.map(raw));
                 self.pages = Some(pages);
             }
             let next = match self.pages.as_mut() {
@@ -651,21 +662,15 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn on_page(&mut self, page: Page<Value>) -> Vec<Result<SyncItem>> {
+    fn on_page(&mut self, page: Page<Result<Option<Record>>>) -> Vec<Result<SyncItem>> {
         let last = page.is_last();
         let token = page.resume_token().map(str::to_owned);
         let mut out: Vec<Result<SyncItem>> = Vec::with_capacity(page.len() + 1);
-        for raw in page.into_items() {
+        for mapped in page.into_items() {
             if self.remaining == Some(0) {
                 break;
             }
-            if self.kind == Entity::Issues
-                && !self.connector.settings.include_pull_requests
-                && raw.get("pull_request").is_some()
-            {
-                continue;
-            }
-            match self.map(raw) {
+            match mapped {
                 Ok(Some(record)) => {
                     if let Some(at) = record.updated_at {
                         self.max_seen = Some(self.max_seen.map_or(at, |m| m.max(at)));
@@ -707,21 +712,29 @@ impl<'a> Run<'a> {
         out.push(Ok(checkpoint.into()));
         out
     }
+}
 
+/// Maps one item of a read, on the task that decoded its page: skips pull
+/// requests when they are not wanted, maps with the entity's mapper (which keeps
+/// the raw object when asked to, and otherwise moves the record's values out of
+/// the item), and links an issue to its repository.
+struct ItemMapper {
+    mapper: Mapper,
+    skip_pull_requests: bool,
+    /// The repository an issue is `PART_OF`, for issues.
+    part_of: Option<String>,
+}
+
+impl ItemMapper {
     fn map(&self, raw: Value) -> Result<Option<Record>> {
+        if self.skip_pull_requests && raw.get("pull_request").is_some() {
+            return Ok(None);
+        }
         let connector = connector_core::Name::from_static(crate::ID);
-        // Without `raw` kept, the record's values move out of the item.
-        let (mapped, raw) = if self.include_raw {
-            (self.mapper.map(&raw, connector)?, Some(raw))
-        } else {
-            (self.mapper.map_owned(raw, connector)?, None)
-        };
-        let Some(mut record) = mapped else {
+        let Some(mut record) = self.mapper.map_owned(raw, connector)? else {
             return Ok(None);
         };
-        if self.kind == Entity::Issues
-            && let Some(repo) = &self.repository_id
-        {
+        if let Some(repo) = &self.part_of {
             let from = (record.entity_type.clone(), record.external_id.clone());
             record = record.with_relationship(Relationship::new(
                 from,
@@ -731,9 +744,6 @@ impl<'a> Run<'a> {
                     repo.clone(),
                 ),
             ));
-        }
-        if let Some(raw) = raw {
-            record = record.with_raw(raw);
         }
         Ok(Some(record))
     }
