@@ -26,7 +26,7 @@ use connector_core::pagination::{EndCondition, Flag};
 use connector_core::serde_json::{Value, json};
 use connector_core::{
     ConnectorError, ConnectorMetadata, DiscoveredEntity, Discovery, EntityMapping, ErrorKind,
-    FetchOptions, Mapper, Result, SyncItem, SyncStream, TestResult, UniversalConnector, sync,
+    FetchOptions, Mapper, Result, SyncStream, TestResult, UniversalConnector, sync,
 };
 use connector_http::HttpClient;
 use connector_http::paginate::{CursorPagination, OffsetPagination, Param};
@@ -213,6 +213,7 @@ impl JiraConnector {
     }
 
     fn fetch_projects(&self, index: usize, options: FetchOptions) -> SyncStream<'_> {
+        let mapper = self.mappers[index].clone().with_raw(options.include_raw);
         let pages = self
             .client
             .get(PROJECT_SEARCH_PATH)
@@ -229,8 +230,10 @@ impl JiraConnector {
             )
             .resume_from(options.resume_cursor().map(str::to_owned))
             .at("values")
-            .pages::<Value>();
-        let mapper = self.mappers[index].clone().with_raw(options.include_raw);
+            // Each project is mapped on the task that decoded its page.
+            .pages_with(move |raw: Value| {
+                mapper.map_owned(raw, connector_core::Name::from_static(crate::ID))
+            });
         let entity = PROJECTS.to_owned();
         // Projects have no change time: every read is full, whatever the options say.
         let mut full = options;
@@ -239,11 +242,7 @@ impl JiraConnector {
             full.resume = None;
         }
         let pages = pages.map(move |p| p.map_err(|e| self.fail(&entity, "fetch", e)));
-        sync::checkpointed(PROJECTS, pages, &full, move |raw: Value| {
-            Ok(mapper
-                .map_owned(raw, connector_core::Name::from_static(crate::ID))?
-                .map(SyncItem::from))
-        })
+        sync::records(PROJECTS, pages, &full)
     }
 
     fn fetch_issues(
@@ -285,26 +284,28 @@ impl JiraConnector {
                 )
                 .resume_from(options.resume_cursor().map(str::to_owned))
                 .at("issues")
-                .pages::<Value>()
+                // Each issue is mapped on the task that decoded its page.
+                .pages_with(move |raw: Value| {
+                    let text = raw.pointer("/fields/description").and_then(adf_to_text);
+                    let Some(mut record) =
+                        mapper.map_owned(raw, connector_core::Name::from_static(crate::ID))?
+                    else {
+                        return Ok(None);
+                    };
+                    // The JQL date is floored to the minute (and widened for
+                    // unknown zones): drop what changed before the watermark.
+                    if let (Some(since), Some(at)) = (since, record.updated_at)
+                        && at < since
+                    {
+                        return Ok(None);
+                    }
+                    if let Some(text) = text {
+                        record = record.with_field("descriptionText", Value::String(text));
+                    }
+                    Ok(Some(record))
+                })
                 .map(move |p| p.map_err(|e| self.fail(entity, "fetch", e)));
-            sync::checkpointed(entity, pages, &options, move |raw: Value| {
-                let Some(mut record) =
-                    mapper.map(&raw, connector_core::Name::from_static(crate::ID))?
-                else {
-                    return Ok(None);
-                };
-                // The JQL date is floored to the minute (and widened for unknown
-                // zones): drop what changed before the watermark.
-                if let (Some(since), Some(at)) = (since, record.updated_at)
-                    && at < since
-                {
-                    return Ok(None);
-                }
-                if let Some(text) = raw.pointer("/fields/description").and_then(adf_to_text) {
-                    record = record.with_field("descriptionText", Value::String(text));
-                }
-                Ok(Some(record.into()))
-            })
+            sync::records(entity, pages, &options)
         };
         stream::once(start).flatten().boxed()
     }
