@@ -497,6 +497,10 @@ impl UniversalConnector for GithubConnector {
     }
 }
 
+/// Pages whose items were mapped where they were decoded: a record, `None` for an
+/// item left out, or the item's mapping error.
+type MappedPages = BoxStream<'static, Result<Page<Result<Option<Record>>>>>;
+
 /// The state of one fetch: which segment, its page stream, the watermark so far.
 struct Run<'a> {
     connector: &'a GithubConnector,
@@ -506,7 +510,7 @@ struct Run<'a> {
     segments: Vec<Segment>,
     segment: usize,
     /// The segment's pages, each item already mapped by an [`ItemMapper`].
-    pages: Option<BoxStream<'static, Result<Page<Result<Option<Record>>>>>>,
+    pages: Option<MappedPages>,
     resume_next: Option<String>,
     since: Option<DateTime<Utc>>,
     max_seen: Option<DateTime<Utc>>,
