@@ -6,7 +6,10 @@
 //! bound of the read so a resumed incremental read keeps its filter.
 //! [`checkpointed`] does exactly that over any stream of [`Page`]s (from
 //! [`paginate`](crate::pagination::paginate) or `connector-http`'s `.pages()`), so a
-//! connector's `fetch` is a few lines.
+//! connector's `fetch` is a few lines. [`mapped`] and [`typed`] are it with a
+//! [`Mapper`] or a derived mapping. Over HTTP, the faster way is to map where the
+//! pages are decoded, `connector-http`'s `.pages_with(..)`, and to hand the mapped
+//! pages to [`records`]: mapping then runs alongside the consumer's own work.
 //!
 //! Semantics:
 //! - a record that fails its mapping ([`ErrorKind::Validation`]) is yielded as an
