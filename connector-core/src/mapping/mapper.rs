@@ -1554,6 +1554,32 @@ mod tests {
             "user-00000000000000000000000009"
         );
 
+        // Moved, not copied: the owned record's long strings and containers hold
+        // the source's own buffers; a short string is a copy.
+        let at = |v: &Value| v.as_str().map(str::as_ptr);
+        let (title, id, deep) = (
+            at(&source["title"]),
+            at(&source["id"]),
+            at(&source["ignored"]["deep"][1]),
+        );
+        let (owner, login, label, bug) = (
+            at(&source["owner"]["value"]),
+            at(&source["user"]["login"]),
+            at(&source["labels"][1]["name"]),
+            at(&source["labels"][0]["name"]),
+        );
+        let owned = mapper.map_owned(source, "c").unwrap().unwrap();
+        let f = &owned.fields;
+        // Wanted twice: one place takes the buffer, the other a copy.
+        assert!(at(&f["title"]) == title || at(&f["headline"]) == title);
+        assert!(Some(owned.external_id.as_ptr()) == id || at(&f["id"]) == id);
+        assert_eq!(at(&f["fallback_deep"]), deep);
+        assert_eq!(at(&f["owner"]), owner);
+        // Inside containers that moved whole.
+        assert_eq!(at(&f["author"]["login"]), login);
+        assert_eq!(at(&f["labels"][1]["name"]), label);
+        assert_ne!(at(&f["first_label"]), bug);
+
         // A numeric id is converted, not moved; a nested target takes a copy.
         let m = mapping(json!({
             "source_type": "t", "target_type": "T", "display_name": "T", "external_id": "id",
