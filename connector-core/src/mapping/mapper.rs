@@ -432,11 +432,12 @@ impl Mapper {
         let Some(draft) = self.draft(source, &connector, false)? else {
             return Ok(None);
         };
-        let mut record = draft.into_record(&self.inner.target_type, connector, None);
-        if self.keep_raw {
-            record.raw = Some(source.clone());
-        }
-        Ok(Some(record))
+        let raw = self.keep_raw.then(|| source.clone());
+        Ok(Some(draft.into_record(
+            &self.inner.target_type,
+            connector,
+            raw,
+        )))
     }
 
     /// Maps one source object it is given to keep: [`map`](Self::map) for a source
