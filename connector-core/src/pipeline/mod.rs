@@ -8,7 +8,10 @@
 //! writes batches of [`ImportOptions::batch_size`] items. A batch carries the latest
 //! checkpoint the stream yielded, and the checkpoint is committed only with (or
 //! after) the batch it covers, so an interrupted run resumes without loss and
-//! without duplicates. After all entities, relationships are resolved against the
+//! without duplicates. A batch is written while the next one is read and looked
+//! up: the pipeline waits for the write before it hands the sink the next batch,
+//! asks again for the keys the write stored (a lookup made meanwhile may not
+//! see them), and counts a batch (and saves its checkpoint) once it has landed. After all entities, relationships are resolved against the
 //! sink by external id and the unresolved ones are reported.
 //!
 //! The pipeline reports progress through a callback ([`ImportPipeline::on_progress`];
@@ -28,7 +31,8 @@ mod progress;
 mod report;
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,8 +109,9 @@ pub enum CommitMode {
 /// not fatal, batches of 1,000 items, [`CommitMode::PerBatch`], the first 100 record
 /// errors kept, resume from the stored checkpoint, default fetch options.
 ///
-/// The batch size trades resume granularity and memory (a batch and up to another
-/// batch read ahead are held) for per-commit costs: into the SQLite store, 1,000
+/// The batch size trades resume granularity and memory (up to three batches are
+/// held: one being written, the next being staged and up to one read ahead while
+/// it is looked up) for per-commit costs: into the SQLite store, 1,000
 /// items a batch import 12–15% faster than 500 and need ~2.5 MB more (measured in
 /// `benches/`); 2,000 gain little more.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -640,12 +645,20 @@ enum Next<T> {
 }
 
 /// The next stream item, or `Cancelled` as soon as the token is cancelled (also
-/// while the stream is waiting).
-async fn next_or_cancel<S: Stream + Unpin>(stream: &mut S, token: &CancelToken) -> Next<S::Item> {
+/// while the stream is waiting). Drives the in-flight write meanwhile, for sinks
+/// that work while polled.
+async fn next_or_cancel<'p, S: Stream + Unpin>(
+    stream: &mut S,
+    token: &CancelToken,
+    in_flight: &mut Option<InFlight<'p>>,
+) -> Next<S::Item> {
     let mut cancelled = token.cancelled();
     futures::future::poll_fn(move |cx| {
         if token.is_cancelled() {
             return Poll::Ready(Next::Cancelled);
+        }
+        if let Some(write) = in_flight.as_mut() {
+            let _ = write.drive(cx);
         }
         if let Poll::Ready(item) = stream.poll_next_unpin(cx) {
             return Poll::Ready(Next::Item(item));
@@ -656,6 +669,52 @@ async fn next_or_cancel<S: Stream + Unpin>(stream: &mut S, token: &CancelToken) 
         }
     })
     .await
+}
+
+/// A batch handed to the sink whose write has not been awaited yet. It runs while
+/// the pipeline stages the next batch and looks that batch up; it is awaited
+/// (and counted, and its checkpoint saved) before the next batch is written, and
+/// at the latest when the entity ends, also when the entity fails.
+struct InFlight<'p> {
+    write: Pin<Box<dyn Future<Output = Result<()>> + Send + 'p>>,
+    /// The write's outcome, once it is ready (the future is not polled again).
+    outcome: Option<Result<()>>,
+    /// The hashes of the keys the batch writes or deletes. A lookup made while the
+    /// write runs may see these keys before or after it; the pipeline asks again
+    /// for those (a hash collision only costs a second lookup of that key).
+    keys: HashSet<u64>,
+    hasher: std::collections::hash_map::RandomState,
+    written: u64,
+    counts: Counts,
+    checkpoint: Option<Checkpoint>,
+}
+
+impl<'p> InFlight<'p> {
+    /// Polls the write unless it has finished; records the outcome.
+    fn drive(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.outcome.is_none() {
+            match self.write.as_mut().poll(cx) {
+                Poll::Ready(outcome) => self.outcome = Some(outcome),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// Waits for the write to finish and takes its outcome.
+    async fn finish(&mut self) -> Result<()> {
+        futures::future::poll_fn(|cx| self.drive(cx)).await;
+        self.outcome.take().unwrap_or_else(|| {
+            Err(ConnectorError::unexpected(
+                "import pipeline: a batch's write was awaited twice",
+            ))
+        })
+    }
+
+    /// Whether a lookup of `key` made while this write ran may be out of date.
+    fn may_change(&self, key: &RecordKey) -> bool {
+        self.keys.contains(&self.hasher.hash_one(key))
+    }
 }
 
 /// Stream items read ahead, in order; a `None` is the end of the stream (which is
@@ -888,14 +947,38 @@ impl<'p> Run<'p> {
 
         let connector: &'p dyn UniversalConnector = &*p.connector;
         let mut stream = connector.fetch(entity, fetch);
+        // The last batch handed to the sink: written while the next one is read.
+        let mut in_flight: Option<InFlight<'p>> = None;
+        let read = self
+            .read_entity(entity, &key, &mut stream, &mut in_flight)
+            .await;
+        // Whatever ended the entity, the batch still being written is awaited and,
+        // when it landed, counted (with its checkpoint) before the run goes on.
+        let landed = self.land(entity, &key, in_flight.take()).await;
+        read.and(landed)
+    }
+
+    /// Reads one entity's stream into batches and writes them; the last write may
+    /// still be in flight when this returns.
+    async fn read_entity(
+        &mut self,
+        entity: &str,
+        key: &StateKey,
+        stream: &mut SyncStream<'p>,
+        in_flight: &mut Option<InFlight<'p>>,
+    ) -> Result<()> {
+        let p = self.p;
         let mut pending = Pending::default();
         // Items read from the stream while the previous batch was being written.
         let mut ahead: ReadAhead = VecDeque::new();
         loop {
+            // A write that finished while items were read is accounted for now,
+            // so progress events follow the sink.
+            self.land_if_done(entity, key, in_flight).await?;
             let next = match ahead.pop_front() {
                 Some(_) if p.cancel.is_cancelled() => Next::Cancelled,
                 Some(item) => Next::Item(item),
-                None => next_or_cancel(&mut stream, &p.cancel).await,
+                None => next_or_cancel(stream, &p.cancel, in_flight).await,
             };
             let item = match next {
                 Next::Item(Some(item)) => item,
@@ -904,7 +987,8 @@ impl<'p> Run<'p> {
                     if !self.scope.atomic {
                         // Keep what was read: the batch goes out with the last
                         // checkpoint seen, which covers no more than what is stored.
-                        self.flush(entity, &key, &mut pending, None).await?;
+                        self.flush(entity, key, &mut pending, in_flight, None)
+                            .await?;
                     }
                     return Err(ConnectorError::new(
                         ErrorKind::Cancelled,
@@ -924,8 +1008,9 @@ impl<'p> Run<'p> {
                 Ok(SyncItem::Checkpoint(checkpoint)) => {
                     pending.checkpoint = Some(checkpoint);
                     if pending.items >= p.options.batch_size {
-                        let read = Some((&mut stream, &mut ahead));
-                        self.flush(entity, &key, &mut pending, read).await?;
+                        let read = Some((&mut *stream, &mut ahead));
+                        self.flush(entity, key, &mut pending, in_flight, read)
+                            .await?;
                     }
                     continue;
                 }
@@ -945,11 +1030,12 @@ impl<'p> Run<'p> {
             // Batches end at checkpoints, so a resumed run re-reads nothing that is
             // stored; a stream that checkpoints rarely is cut at twice the size.
             if pending.items >= p.options.batch_size.saturating_mul(2) {
-                let read = Some((&mut stream, &mut ahead));
-                self.flush(entity, &key, &mut pending, read).await?;
+                let read = Some((&mut *stream, &mut ahead));
+                self.flush(entity, key, &mut pending, in_flight, read)
+                    .await?;
             }
         }
-        self.flush(entity, &key, &mut pending, None).await
+        self.flush(entity, key, &mut pending, in_flight, None).await
     }
 
     fn entity_mut(&mut self) -> &mut EntityReport {
@@ -1013,19 +1099,25 @@ impl<'p> Run<'p> {
         Ok(())
     }
 
-    /// Dedupes the pending records against the sink and writes them as one batch
-    /// with the latest checkpoint. With `read_ahead`, reads up to a batch of items
-    /// from the stream into the buffer while the sink's lookup or write is pending
-    /// (a sink that works inside `poll` finishes first and nothing is read ahead);
-    /// they are staged, in order, after the write.
+    /// Dedupes the pending records against the sink and hands them to it as one
+    /// batch with the latest checkpoint, leaving the write in flight.
+    ///
+    /// The previous batch's write (if any) is awaited here, while the new batch is
+    /// looked up: keys that write touches are looked up again once it has landed,
+    /// so the lookup sees every earlier batch. With `read_ahead`, reads up to a
+    /// batch of items from the stream into the buffer meanwhile (a sink that works
+    /// inside `poll` finishes first and nothing is read ahead); they are staged, in
+    /// order, after this returns, while the new batch is being written.
     async fn flush(
         &mut self,
         entity: &str,
         key: &StateKey,
         pending: &mut Pending,
+        in_flight: &mut Option<InFlight<'p>>,
         mut read_ahead: Option<(&mut SyncStream<'p>, &mut ReadAhead)>,
     ) -> Result<()> {
-        let limit = self.p.options.batch_size.max(1);
+        let p = self.p;
+        let limit = p.options.batch_size.max(1);
         let records = std::mem::take(&mut pending.records);
         // The keys, in record order, moved out of the dedupe map.
         let mut slots: Vec<Option<RecordKey>> = Vec::new();
@@ -1048,84 +1140,184 @@ impl<'p> Run<'p> {
         let mut batch = Batch::new(self.scope.clone(), key.clone());
         batch.deletions = std::mem::take(&mut pending.deletions);
         batch.checkpoint = pending.checkpoint.take();
-        if !records.is_empty() {
-            let lookup = self.p.sink.lookup(&keys);
-            let stored = match &mut read_ahead {
-                Some((stream, ahead)) => await_reading_ahead(lookup, stream, ahead, limit).await,
-                None => lookup.await,
-            }?;
-            if stored.len() != keys.len() {
-                return Err(ConnectorError::unexpected(format!(
-                    "sink `{}` answered a lookup of {} keys with {} results",
-                    self.info.name,
-                    keys.len(),
-                    stored.len()
-                )));
+
+        // Look this batch up while the previous one lands.
+        let mut previous = in_flight.take();
+        let lookup = async {
+            if keys.is_empty() {
+                Ok(Vec::new())
+            } else {
+                p.sink.lookup(&keys).await
             }
-            for ((rkey, record), old) in keys.into_iter().zip(records).zip(stored) {
-                let write = match (old, self.p.options.dedupe) {
-                    (None, _) => {
-                        counts.created += 1;
-                        RecordWrite::new(rkey, WriteAction::Create, record)
-                    }
-                    (Some(_), DedupeStrategy::Skip) => {
+        };
+        let landing = async {
+            match previous.as_mut() {
+                Some(write) => Some(write.finish().await),
+                None => None,
+            }
+        };
+        let both = futures::future::join(lookup, landing);
+        let (stored, landed) = match &mut read_ahead {
+            Some((stream, ahead)) => await_reading_ahead(both, stream, ahead, limit).await,
+            None => both.await,
+        };
+        if let (Some(write), Some(outcome)) = (previous.as_mut(), landed) {
+            self.landed(entity, key, write, outcome).await?;
+        }
+        let mut stored = stored?;
+        if stored.len() != keys.len() {
+            return Err(self.bad_lookup(keys.len(), stored.len()));
+        }
+        // What the previous batch wrote or deleted may have been read before it
+        // landed: ask again for those keys (in a re-read source, rarely any).
+        if let Some(write) = &previous {
+            let again: Vec<usize> = (0..keys.len())
+                .filter(|&i| write.may_change(&keys[i]))
+                .collect();
+            if !again.is_empty() {
+                let subset: Vec<RecordKey> = again.iter().map(|&i| keys[i].clone()).collect();
+                let fresh = p.sink.lookup(&subset).await?;
+                if fresh.len() != subset.len() {
+                    return Err(self.bad_lookup(subset.len(), fresh.len()));
+                }
+                for (i, record) in again.into_iter().zip(fresh) {
+                    stored[i] = record;
+                }
+            }
+        }
+        drop(previous);
+
+        for ((rkey, record), old) in keys.into_iter().zip(records).zip(stored) {
+            let write = match (old, p.options.dedupe) {
+                (None, _) => {
+                    counts.created += 1;
+                    RecordWrite::new(rkey, WriteAction::Create, record)
+                }
+                (Some(_), DedupeStrategy::Skip) => {
+                    counts.skipped += 1;
+                    continue;
+                }
+                // A record stored exactly as it arrives again is not written:
+                // an incremental run over overlapping pages, or a full re-read
+                // of a source without a change filter, touches only changes.
+                (Some(old), DedupeStrategy::Update) if old == record => {
+                    counts.skipped += 1;
+                    continue;
+                }
+                (Some(_), DedupeStrategy::Update) => {
+                    counts.updated += 1;
+                    RecordWrite::new(rkey, WriteAction::Update, record)
+                }
+                (Some(old), DedupeStrategy::Merge) => {
+                    let merged = merge_records(&old, record);
+                    if merged == old {
                         counts.skipped += 1;
                         continue;
                     }
-                    // A record stored exactly as it arrives again is not written:
-                    // an incremental run over overlapping pages, or a full re-read
-                    // of a source without a change filter, touches only changes.
-                    (Some(old), DedupeStrategy::Update) if old == record => {
-                        counts.skipped += 1;
-                        continue;
-                    }
-                    (Some(_), DedupeStrategy::Update) => {
-                        counts.updated += 1;
-                        RecordWrite::new(rkey, WriteAction::Update, record)
-                    }
-                    (Some(old), DedupeStrategy::Merge) => {
-                        let merged = merge_records(&old, record);
-                        if merged == old {
-                            counts.skipped += 1;
-                            continue;
-                        }
-                        counts.updated += 1;
-                        RecordWrite::new(rkey, WriteAction::Update, merged)
-                    }
-                    (Some(_), DedupeStrategy::Fail) => {
-                        let err = self.p.conflict(entity, &rkey, true);
-                        self.record_failure(entity, Some(&rkey.external_id), err)?;
-                        continue;
-                    }
-                };
-                batch.writes.push(write);
-            }
+                    counts.updated += 1;
+                    RecordWrite::new(rkey, WriteAction::Update, merged)
+                }
+                (Some(_), DedupeStrategy::Fail) => {
+                    let err = p.conflict(entity, &rkey, true);
+                    self.record_failure(entity, Some(&rkey.external_id), err)?;
+                    continue;
+                }
+            };
+            batch.writes.push(write);
         }
         counts.deleted = batch.deletions.len() as u64;
         if batch.is_empty() {
             self.entity_mut().counts.add(&counts);
             return Ok(());
         }
-        let written = batch.writes.len() as u64;
-        let checkpoint = batch.checkpoint.clone();
-        let write = self.p.sink.write_batch(batch);
-        let outcome = match read_ahead {
-            Some((stream, ahead)) => await_reading_ahead(write, stream, ahead, limit).await,
-            None => write.await,
+        let hasher = std::collections::hash_map::RandomState::new();
+        let mut changed = HashSet::with_capacity(batch.writes.len() + batch.deletions.len());
+        changed.extend(batch.writes.iter().map(|w| hasher.hash_one(&w.key)));
+        changed.extend(
+            batch
+                .deletions
+                .iter()
+                .map(|d| hasher.hash_one(batch.deletion_key(d))),
+        );
+        let mut write = InFlight {
+            written: batch.writes.len() as u64,
+            checkpoint: batch.checkpoint.clone(),
+            counts,
+            keys: changed,
+            hasher,
+            outcome: None,
+            write: p.sink.write_batch(batch),
         };
+        // Start it: a sink that writes on a thread of its own hands the batch over
+        // on the first poll.
+        futures::future::poll_fn(|cx| {
+            let _ = write.drive(cx);
+            Poll::Ready(())
+        })
+        .await;
+        *in_flight = Some(write);
+        // A sink that wrote inside that poll is accounted for at once.
+        self.land_if_done(entity, key, in_flight).await
+    }
+
+    /// Lands the in-flight write if it has finished.
+    async fn land_if_done(
+        &mut self,
+        entity: &str,
+        key: &StateKey,
+        in_flight: &mut Option<InFlight<'p>>,
+    ) -> Result<()> {
+        if in_flight.as_ref().is_some_and(|w| w.outcome.is_some()) {
+            self.land(entity, key, in_flight.take()).await
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The error for a sink whose lookup answered `got` results for `asked` keys.
+    fn bad_lookup(&self, asked: usize, got: usize) -> ConnectorError {
+        ConnectorError::unexpected(format!(
+            "sink `{}` answered a lookup of {asked} keys with {got} results",
+            self.info.name
+        ))
+    }
+
+    /// Awaits the in-flight write, if any, and accounts for it.
+    async fn land(
+        &mut self,
+        entity: &str,
+        key: &StateKey,
+        in_flight: Option<InFlight<'p>>,
+    ) -> Result<()> {
+        let Some(mut write) = in_flight else {
+            return Ok(());
+        };
+        let outcome = write.finish().await;
+        self.landed(entity, key, &mut write, outcome).await
+    }
+
+    /// Accounts for a finished write: its counts, its checkpoint (saved to the
+    /// state store outside an atomic run) and a progress event.
+    async fn landed(
+        &mut self,
+        entity: &str,
+        key: &StateKey,
+        write: &mut InFlight<'p>,
+        outcome: Result<()>,
+    ) -> Result<()> {
         outcome.map_err(|e| e.with_entity(entity).with_operation("write_batch"))?;
         if self.scope.atomic {
-            self.written_pending += written;
+            self.written_pending += write.written;
         } else {
-            self.written_durable += written;
+            self.written_durable += write.written;
         }
         let index = self.current;
         {
             let report = self.entity_mut();
-            report.counts.add(&counts);
+            report.counts.add(&write.counts);
             report.batches += 1;
         }
-        if let Some(checkpoint) = checkpoint {
+        if let Some(checkpoint) = write.checkpoint.take() {
             if self.scope.atomic {
                 self.final_checkpoints.retain(|(i, _, _)| *i != index);
                 self.final_checkpoints

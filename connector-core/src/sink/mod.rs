@@ -14,7 +14,11 @@
 //!    `begin` also discards anything a previous run left uncommitted (a run whose
 //!    future was dropped).
 //! 2. [`Sink::lookup`] finds stored records by key (the pipeline dedupes with it);
-//!    [`Sink::write_batch`] stores one batch, all of it or none of it.
+//!    [`Sink::write_batch`] stores one batch, all of it or none of it. The
+//!    pipeline has at most one write in flight, and looks the next batch up while
+//!    it runs: for the keys that write stores, such a lookup may answer from
+//!    before or after it (the pipeline asks again once it has landed); for every
+//!    other key it must answer from what is stored.
 //! 3. [`Sink::resolve_relationships`] checks, after all entities, which
 //!    relationships point at records the sink holds.
 //! 4. [`Sink::commit`] ends a successful run; [`Sink::rollback`] ends a failed one,
@@ -33,7 +37,8 @@
 //! example `tokio::task::spawn_blocking` around `futures::executor::block_on`).
 //! The SQLite store writes large batches on a thread of its own (see
 //! [its docs](crate::sqlite::SqliteStore)); the pipeline reads ahead from the
-//! connector while any sink's write is pending.
+//! connector while any sink's write is pending, and drives the write while it
+//! reads.
 
 mod jsonl;
 mod memory;

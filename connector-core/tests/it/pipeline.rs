@@ -1503,3 +1503,156 @@ async fn an_unchanged_re_read_is_skipped_and_a_change_is_updated_on_every_sink()
         );
     }
 }
+
+/// A memory sink whose writes finish only after the next lookup has been answered
+/// (or after many polls, for the last batch), and which logs both: a lookup made
+/// meanwhile sees the store without the batch being written.
+struct SlowWrites {
+    inner: MemorySink,
+    lookups: AtomicUsize,
+    log: Mutex<Vec<String>>,
+}
+
+impl SlowWrites {
+    fn log(&self, line: String) {
+        self.log.lock().unwrap().push(line);
+    }
+}
+
+fn ids(keys: impl IntoIterator<Item = String>) -> String {
+    keys.into_iter().collect::<Vec<_>>().join(",")
+}
+
+#[async_trait]
+impl Sink for SlowWrites {
+    fn info(&self) -> SinkInfo {
+        self.inner.info()
+    }
+    async fn begin(&self, scope: &RunScope) -> Result<()> {
+        self.inner.begin(scope).await
+    }
+    async fn lookup(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>> {
+        let found = self.inner.lookup(keys).await?;
+        let seen = keys
+            .iter()
+            .zip(&found)
+            .map(|(k, r)| format!("{}{}", k.external_id, if r.is_some() { "+" } else { "-" }));
+        self.log(format!("lookup {}", ids(seen)));
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        Ok(found)
+    }
+    async fn write_batch(&self, batch: Batch) -> Result<()> {
+        let written = ids(batch.writes.iter().map(|w| w.key.external_id.clone()));
+        let before = self.lookups.load(Ordering::SeqCst);
+        let mut polls = 0;
+        std::future::poll_fn(|cx| {
+            polls += 1;
+            if self.lookups.load(Ordering::SeqCst) > before || polls > 50 {
+                Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        })
+        .await;
+        self.log(format!("write {written}"));
+        self.inner.write_batch(batch).await
+    }
+    async fn resolve_relationships(
+        &self,
+        scope: &RunScope,
+        n: usize,
+    ) -> Result<RelationshipReport> {
+        self.inner.resolve_relationships(scope, n).await
+    }
+    async fn commit(&self) -> Result<()> {
+        self.inner.commit().await
+    }
+    async fn rollback(&self) -> Result<RollbackOutcome> {
+        self.inner.rollback().await
+    }
+    async fn load_checkpoint(&self, key: &StateKey) -> Result<Option<Checkpoint>> {
+        self.inner.load_checkpoint(key).await
+    }
+}
+
+/// The next batch is looked up while the previous one is still being written;
+/// what that lookup cannot have seen yet (keys the write stores) is asked again
+/// once the write has landed, so dedupe decides on the stored state.
+#[tokio::test]
+async fn the_next_batch_is_looked_up_while_the_last_is_written_and_sees_it() {
+    let changed = app(1).with_field("name", json!("App 1 v2"));
+    let items = vec![
+        Item::Record(app(0)),
+        Item::Record(app(1)),
+        Item::Record(app(2)),
+        // The second batch: one unchanged, one changed, one new.
+        Item::Record(app(0)),
+        Item::Record(changed.clone()),
+        Item::Record(app(3)),
+    ];
+    let sink = Arc::new(SlowWrites {
+        inner: MemorySink::new(),
+        lookups: AtomicUsize::new(0),
+        log: Mutex::new(Vec::new()),
+    });
+    let source = Arc::new(Source::new(3).with("apps", items));
+    let report = pipeline(source, sink.clone(), opts()).run().await.unwrap();
+
+    let counts = report.entity("apps").unwrap().counts;
+    assert_eq!(
+        (counts.created, counts.updated, counts.skipped),
+        (4, 1, 1),
+        "{:?}",
+        sink.log.lock().unwrap()
+    );
+    assert_eq!(
+        *sink.log.lock().unwrap(),
+        [
+            "lookup a000-,a001-,a002-",
+            // Batch 2 is looked up while batch 1 is written: it cannot see it...
+            "lookup a000-,a001-,a003-",
+            "write a000,a001,a002",
+            // ...so the keys batch 1 wrote are asked again, after it landed.
+            "lookup a000+,a001+",
+            "write a001,a003",
+        ]
+    );
+    let stored: BTreeMap<String, Record> = sink
+        .inner
+        .records()
+        .into_iter()
+        .map(|(k, r)| (k.external_id, r))
+        .collect();
+    assert_eq!(stored["a001"], changed);
+    assert_eq!(stored.len(), 4);
+}
+
+/// A fatal error while a batch is still being written: the write is awaited and
+/// counted, with its checkpoint, before the run fails.
+#[tokio::test]
+async fn a_batch_in_flight_when_the_stream_fails_is_awaited_and_counted() {
+    let sink = Arc::new(SlowWrites {
+        inner: MemorySink::new(),
+        lookups: AtomicUsize::new(0),
+        log: Mutex::new(Vec::new()),
+    });
+    let mut items = apps(3);
+    items.push(Item::Fatal);
+    let source = Arc::new(Source::new(3).with("apps", items));
+    let err = pipeline(source, sink.clone(), opts())
+        .run()
+        .await
+        .unwrap_err();
+    let entity = err.report().entity("apps").unwrap();
+    assert_eq!((entity.counts.created, entity.batches), (3, 1));
+    assert_eq!(
+        entity.checkpoint.as_ref().and_then(|c| c.cursor.as_deref()),
+        Some("3")
+    );
+    assert_eq!(sink.inner.records().len(), 3);
+    assert_eq!(
+        *sink.log.lock().unwrap(),
+        ["lookup a000-,a001-,a002-", "write a000,a001,a002"]
+    );
+}
