@@ -31,9 +31,10 @@
 //! statements and an fsync); see the [sink module docs](crate::sink#blocking-io).
 //! The exceptions are [`write_batch`](Sink::write_batch) of 64 or more records and
 //! [`lookup`](Sink::lookup) of 64 or more keys: they run (serialising, the
-//! statements and the fsync) on a short-lived thread of their own, so the import
-//! pipeline reads the next pages meanwhile (dropping the call waits for that
-//! thread, so a write is always finished once its call is gone).
+//! statements and the fsync) on a thread of the store's own (one for writes, one
+//! for lookups, started at the first and stopped when the store is dropped), so
+//! the import pipeline reads the next pages meanwhile (dropping the call waits for
+//! the work, so a write is always finished once its call is gone).
 //!
 //! One store value serves one run at a time: between `begin` and `commit` of an
 //! atomic run, every other call on the same store takes part in that transaction.
@@ -293,6 +294,9 @@ pub struct SqliteStore {
     /// WAL mode only): they then do not wait for a write on `conn`, and see what
     /// is committed.
     reader: Option<Arc<Mutex<Connection>>>,
+    /// The threads large writes and lookups run on.
+    writes: Worker,
+    lookups: Worker,
     /// Checkpoints the WAL on a thread of its own (file databases in WAL mode).
     checkpoints: Option<Arc<Checkpointer>>,
     /// Whether an atomic run's transaction is open on `conn`: lookups must then
@@ -531,7 +535,7 @@ fn open_reader(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).map_err(db_err("open the database for lookups"))?;
     conn.busy_timeout(Duration::from_secs(5))
         .map_err(db_err("set the busy timeout"))?;
-    conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -1024;")
+    conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -256;")
         .map_err(db_err("set pragmas"))?;
     Ok(conn)
 }
@@ -668,6 +672,8 @@ impl SqliteStore {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             reader,
+            writes: Worker::new("sqlite-write", "write"),
+            lookups: Worker::new("sqlite-lookup", "lookup"),
             checkpoints,
             atomic_run: AtomicBool::new(false),
             path,
@@ -1332,58 +1338,128 @@ fn lookup_records(conn: &Connection, keys: &[RecordKey]) -> Result<Vec<Option<Re
 }
 
 /// The fewest record writes (or keys looked up) that [`SqliteStore::write_batch`]
-/// (or [`lookup`](Sink::lookup)) hands to a thread of its own: below that, a thread
+/// (or [`lookup`](Sink::lookup)) hands to its thread: below that, the hand-over
 /// costs more than it hides.
 const THREADED_WRITE_MIN: usize = 64;
 
-/// Runs `work` on a new thread named `name` and awaits its result, on any
-/// executor. The calling task is free meanwhile (an import pipeline reads the next
-/// pages). Dropping the returned future before the answer waits for the thread,
-/// so once the call is gone its work is done: a write landed with its checkpoint,
-/// or not at all.
-///
-/// `work` returns its answer and what it no longer needs (a written batch's
-/// records): the thread answers first and frees the rest afterwards, while the
-/// caller goes on, so freeing a thousand records is off the caller's path.
-async fn on_own_thread<T: Send + 'static, G: Send + 'static>(
-    name: &str,
+/// A thread of the store's own that runs its large writes (or lookups), one at a
+/// time, started at the first one and stopped (after the work queued) when the
+/// store is dropped. One long-lived thread instead of one per batch: no thread is
+/// started per batch, and the thread's allocations (a batch's JSON) reuse one
+/// allocator arena instead of spreading over many.
+struct Worker {
+    name: &'static str,
     what: &'static str,
-    work: impl FnOnce() -> (Result<T>, G) + Send + 'static,
-) -> Result<T> {
-    let (tx, rx) = futures::channel::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || {
-            let (answer, garbage) = work();
-            let _ = tx.send(answer);
-            drop(garbage);
-        });
-    let mut join = match spawned {
-        Ok(handle) => JoinOnDrop(Some(handle)),
-        Err(err) => {
-            return Err(ConnectorError::unexpected(format!(
-                "SQLite store: could not start the {what} thread: {err}"
-            )));
-        }
-    };
-    let answer = rx.await.unwrap_or_else(|_| {
-        Err(ConnectorError::unexpected(format!(
-            "SQLite store: the {what} thread stopped without an answer"
-        )))
-    });
-    // Answered: the work is done and the thread only frees memory now, which
-    // nothing waits for (the handle is dropped, not joined).
-    join.0.take();
-    answer
+    jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// Joins the write thread when dropped (also when the call is abandoned).
-struct JoinOnDrop(Option<std::thread::JoinHandle<()>>);
+type Job = Box<dyn FnOnce() + Send>;
 
-impl Drop for JoinOnDrop {
+impl Worker {
+    fn new(name: &'static str, what: &'static str) -> Self {
+        Self {
+            name,
+            what,
+            jobs: Mutex::new(None),
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// Queues `job`, starting the thread first if it is not running.
+    fn submit(&self, job: Job) -> Result<()> {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        if jobs.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            let handle = std::thread::Builder::new()
+                .name(self.name.to_owned())
+                .spawn(move || {
+                    for job in rx {
+                        // A job that panics has dropped its answer (its caller gets
+                        // an error); the thread goes on with the next.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })
+                .map_err(|err| {
+                    ConnectorError::unexpected(format!(
+                        "SQLite store: could not start the {} thread: {err}",
+                        self.what
+                    ))
+                })?;
+            *self.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+            *jobs = Some(tx);
+        }
+        match jobs.as_ref().map(|tx| tx.send(job)) {
+            Some(Ok(())) => Ok(()),
+            _ => {
+                // The thread is gone; start afresh next time.
+                *jobs = None;
+                Err(ConnectorError::unexpected(format!(
+                    "SQLite store: the {} thread stopped",
+                    self.what
+                )))
+            }
+        }
+    }
+
+    /// Runs `work` on the thread and awaits its result, on any executor. The
+    /// calling task is free meanwhile (an import pipeline reads the next pages).
+    /// Dropping the returned future before the answer waits for the work, so once
+    /// the call is gone its work is done: a write landed with its checkpoint, or
+    /// not at all.
+    ///
+    /// `work` returns its answer and what it no longer needs (a written batch's
+    /// records): the thread answers first and frees the rest afterwards, while the
+    /// caller goes on, so freeing a thousand records is off the caller's path.
+    async fn run<T: Send + 'static, G: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> (Result<T>, G) + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        // Dropped by the thread once it has answered (or if the job is dropped
+        // unrun): what a dropped call waits for.
+        let (answered, wait) = std::sync::mpsc::sync_channel::<()>(0);
+        self.submit(Box::new(move || {
+            let answered = answered;
+            let (answer, garbage) = work();
+            let _ = tx.send(answer);
+            drop(answered);
+            drop(garbage);
+        }))?;
+        let mut waiting = WaitOnDrop(Some(wait));
+        let what = self.what;
+        let answer = rx.await.unwrap_or_else(|_| {
+            Err(ConnectorError::unexpected(format!(
+                "SQLite store: the {what} thread stopped without an answer"
+            )))
+        });
+        // Answered: the work is done and the thread only frees memory now, which
+        // nothing waits for.
+        waiting.0.take();
+        answer
+    }
+}
+
+impl Drop for Worker {
     fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
-            let _ = handle.join();
+        // Closing the queue ends the thread after the work already queued.
+        drop(self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Waits, when dropped, until the worker has answered (also when the call is
+/// abandoned).
+struct WaitOnDrop(Option<std::sync::mpsc::Receiver<()>>);
+
+impl Drop for WaitOnDrop {
+    fn drop(&mut self) {
+        if let Some(wait) = self.0.take() {
+            // Returns once the thread drops its end.
+            let _ = wait.recv();
         }
     }
 }
@@ -1774,10 +1850,9 @@ impl Sink for SqliteStore {
         }
         let conn = Arc::clone(conn);
         let keys = keys.to_vec();
-        on_own_thread("sqlite-lookup", "lookup", move || {
-            (lookup_records(&lock_conn(&conn), &keys), keys)
-        })
-        .await
+        self.lookups
+            .run(move || (lookup_records(&lock_conn(&conn), &keys), keys))
+            .await
     }
 
     async fn write_batch(&self, batch: Batch) -> Result<()> {
@@ -1794,17 +1869,18 @@ impl Sink for SqliteStore {
             return in_transaction(&conn, |c| apply_batch(c, &prepared));
         }
         let conn = Arc::clone(&self.conn);
-        on_own_thread("sqlite-write", "write", move || {
-            let written = PreparedBatch::new(&batch).and_then(|prepared| {
-                let conn = lock_conn(&conn);
-                let written = in_transaction(&conn, |c| apply_batch(c, &prepared));
-                drop(conn);
-                written
-            });
-            // The batch's records are freed after the answer.
-            (written, batch)
-        })
-        .await
+        self.writes
+            .run(move || {
+                let written = PreparedBatch::new(&batch).and_then(|prepared| {
+                    let conn = lock_conn(&conn);
+                    let written = in_transaction(&conn, |c| apply_batch(c, &prepared));
+                    drop(conn);
+                    written
+                });
+                // The batch's records are freed after the answer.
+                (written, batch)
+            })
+            .await
     }
 
     async fn resolve_relationships(
@@ -2085,6 +2161,22 @@ mod tests {
         );
         assert!(store.checkpoints.is_some() && store.reader.is_some());
         assert_eq!(WAL_CHECKPOINT_BYTES, 40 << 20);
+    }
+
+    #[test]
+    fn a_worker_runs_every_job_on_one_thread_and_survives_a_panicking_one() {
+        let worker = Worker::new("sqlite-test", "test");
+        let on = || block_on(worker.run(|| (Ok(std::thread::current().id()), ())));
+        let first = on().unwrap_or_else(|e| panic!("a job: {e}"));
+        let failed = block_on(worker.run(|| -> (Result<()>, ()) { panic!("injected") }));
+        assert!(
+            failed
+                .unwrap_err()
+                .to_string()
+                .contains("the test thread stopped without an answer")
+        );
+        assert_eq!(on().unwrap_or_else(|e| panic!("a job: {e}")), first);
+        assert_ne!(first, std::thread::current().id());
     }
 
     #[test]
