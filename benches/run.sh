@@ -44,6 +44,8 @@ for rep in $(seq "$REPS"); do
             run "$c" offset "$RECORDS" "$conc"
         done
     done
+    # The import is paired with a floor run just before it (its ratio is per pair).
+    run floor next "$RECORDS" 1
     run import-sqlite next "$RECORDS" 1
     run import-count next "$RECORDS" 1
     # The server holds 2,000 distinct pages and repeats them (ids repeat; the

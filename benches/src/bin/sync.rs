@@ -161,6 +161,44 @@ impl Line {
     }
 }
 
+/// Each run of one (contender, style, concurrency, records) against the floor run
+/// of the same style and concurrency just before it (the machine's speed drifts
+/// between rounds; a pair ran seconds apart): the median of the records/s ratios,
+/// the lowest and highest, and the number of pairs.
+fn paired(
+    lines: &[Line],
+    contender: &str,
+    style: &str,
+    conc: usize,
+    records: u64,
+) -> Option<(f64, f64, f64, usize)> {
+    let same = |l: &Line, c: &str| {
+        l.kind == "RESULT"
+            && l.get("contender") == c
+            && l.get("style") == style
+            && l.get("concurrency") == conc.to_string()
+            && l.get("records") == records.to_string()
+    };
+    let mut floor = None;
+    let mut ratios = Vec::new();
+    for l in lines {
+        if same(l, "floor") {
+            floor = Some(l.num("rps"));
+        }
+        if same(l, contender)
+            && let Some(f) = floor
+        {
+            ratios.push(l.num("rps") / f);
+        }
+    }
+    if ratios.is_empty() {
+        return None;
+    }
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some((median(&ratios), lo, hi, ratios.len()))
+}
+
 /// Medians of the runs of one (contender, style, concurrency, records).
 fn medians(
     lines: &[Line],
@@ -225,25 +263,41 @@ fn report(path: &str) {
     ];
     // `sdk-value` also against the hand-written loop decoding `Value`s: the same
     // work, like for like.
-    let note = |c: &str, rps: f64, value_floor: Option<f64>, n: usize| match value_floor {
-        Some(f) if c == "sdk-value" => {
-            format!("{:.2}x the hand-written Value loop; median of {n}", rps / f)
+    // The ratio column is the median of each run against the floor run just before
+    // it; the note gives the pairs' range.
+    let note = |c: &str, rps: f64, value_floor: Option<f64>, n: usize, pairs| {
+        let range = match pairs {
+            Some((_, lo, hi, _)) if c != "floor" => format!("pairs {lo:.2}-{hi:.2}x; "),
+            _ => String::new(),
+        };
+        match value_floor {
+            Some(f) if c == "sdk-value" => {
+                format!(
+                    "{range}{:.2}x the hand-written Value loop; median of {n}",
+                    rps / f
+                )
+            }
+            _ => format!("{range}median of {n}"),
         }
-        _ => format!("median of {n}"),
     };
     for style in ["next", "offset"] {
-        let floor = medians(&lines, "floor", style, 1, records).map(|m| m.0);
         let value_floor = medians(&lines, "floor-value", style, 1, records).map(|m| m.0);
         for (c, what) in contenders {
             if let Some((rps, _, peak, n)) = medians(&lines, c, style, 1, records) {
-                let ratio = floor.map(|f| rps / f);
-                let extra = note(c, rps, value_floor, n);
-                row("1", &format!("{style}: {what}"), rps, ratio, peak, &extra);
+                let pairs = paired(&lines, c, style, 1, records);
+                let extra = note(c, rps, value_floor, n, pairs);
+                row(
+                    "1",
+                    &format!("{style}: {what}"),
+                    rps,
+                    pairs.map(|p| p.0),
+                    peak,
+                    &extra,
+                );
             }
         }
     }
     for conc in [4, 8] {
-        let floor = medians(&lines, "floor", "offset", conc, records).map(|m| m.0);
         let value_floor = medians(&lines, "floor-value", "offset", conc, records).map(|m| m.0);
         for (c, what) in [
             ("floor", "hand-written concurrent reqwest"),
@@ -254,13 +308,13 @@ fn report(path: &str) {
             ("sdk-typed", "SDK typed decoding + derived"),
         ] {
             if let Some((rps, _, peak, n)) = medians(&lines, c, "offset", conc, records) {
-                let ratio = floor.map(|f| rps / f);
-                let extra = note(c, rps, value_floor, n);
+                let pairs = paired(&lines, c, "offset", conc, records);
+                let extra = note(c, rps, value_floor, n, pairs);
                 row(
                     "2",
                     &format!("offset x{conc}: {what}"),
                     rps,
-                    ratio,
+                    pairs.map(|p| p.0),
                     peak,
                     &extra,
                 );
@@ -268,19 +322,22 @@ fn report(path: &str) {
         }
     }
     if let Some((rps, secs, peak, n)) = medians(&lines, "import-sqlite", "next", 1, records) {
-        let floor = medians(&lines, "floor", "next", 1, records);
-        let wall = floor.map_or(String::new(), |f| {
+        // Wall time against the floor run just before each import (same records:
+        // the inverse of the records/s ratio).
+        let pairs = paired(&lines, "import-sqlite", "next", 1, records);
+        let wall = pairs.map_or(String::new(), |(r, lo, hi, _)| {
             format!(
-                "wall {secs:.2}s = {:.2}x the floor's {:.2}s; ",
-                secs / f.1,
-                f.1
+                "wall {secs:.2}s = {:.2}x the floor run just before it (pairs {:.2}-{:.2}x); ",
+                1.0 / r,
+                1.0 / hi,
+                1.0 / lo
             )
         });
         row(
             "3",
             "import pipeline -> SQLite (next URL)",
             rps,
-            floor.map(|f| rps / f.0),
+            pairs.map(|p| p.0),
             peak,
             &format!("{wall}median of {n}"),
         );
