@@ -159,6 +159,15 @@ impl Line {
     fn num(&self, key: &str) -> f64 {
         self.get(key).parse().unwrap_or(f64::NAN)
     }
+
+    /// Whether this is a run of `contender` in `style` at `conc` over `records`.
+    fn is_run(&self, contender: &str, style: &str, conc: usize, records: u64) -> bool {
+        self.kind == "RESULT"
+            && self.get("contender") == contender
+            && self.get("style") == style
+            && self.get("concurrency") == conc.to_string()
+            && self.get("records") == records.to_string()
+    }
 }
 
 /// Each run of one (contender, style, concurrency, records) against the floor run
@@ -172,20 +181,13 @@ fn paired(
     conc: usize,
     records: u64,
 ) -> Option<(f64, f64, f64, usize)> {
-    let same = |l: &Line, c: &str| {
-        l.kind == "RESULT"
-            && l.get("contender") == c
-            && l.get("style") == style
-            && l.get("concurrency") == conc.to_string()
-            && l.get("records") == records.to_string()
-    };
     let mut floor = None;
     let mut ratios = Vec::new();
     for l in lines {
-        if same(l, "floor") {
+        if l.is_run("floor", style, conc, records) {
             floor = Some(l.num("rps"));
         }
-        if same(l, contender)
+        if l.is_run(contender, style, conc, records)
             && let Some(f) = floor
         {
             ratios.push(l.num("rps") / f);
@@ -209,13 +211,7 @@ fn medians(
 ) -> Option<(f64, f64, f64, usize)> {
     let runs: Vec<&Line> = lines
         .iter()
-        .filter(|l| {
-            l.kind == "RESULT"
-                && l.get("contender") == contender
-                && l.get("style") == style
-                && l.get("concurrency") == conc.to_string()
-                && l.get("records") == records.to_string()
-        })
+        .filter(|l| l.is_run(contender, style, conc, records))
         .collect();
     if runs.is_empty() {
         return None;

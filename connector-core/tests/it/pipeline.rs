@@ -203,55 +203,48 @@ impl<S> FailAfter<S> {
     }
 }
 
+/// A sink over another with some calls changed: each test sink implements the
+/// calls it changes, [`Wrapped`] passes the rest to `inner`.
 #[async_trait]
-impl<S: Sink> Sink for FailAfter<S> {
+trait Hooks: Send + Sync {
+    fn inner(&self) -> &dyn Sink;
     fn info(&self) -> SinkInfo {
-        self.inner.info()
+        self.inner().info()
     }
     async fn begin(&self, scope: &RunScope) -> Result<()> {
-        self.inner.begin(scope).await
+        self.inner().begin(scope).await
     }
     async fn lookup(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>> {
-        self.inner.lookup(keys).await
+        self.inner().lookup(keys).await
     }
     async fn write_batch(&self, batch: Batch) -> Result<()> {
-        if self.seen.fetch_add(1, Ordering::SeqCst) >= self.ok {
-            return Err(ConnectorError::new(
-                ErrorKind::Unavailable,
-                "disk full (injected)",
-            ));
-        }
-        self.inner.write_batch(batch).await
-    }
-    async fn resolve_relationships(
-        &self,
-        scope: &RunScope,
-        n: usize,
-    ) -> Result<RelationshipReport> {
-        self.inner.resolve_relationships(scope, n).await
+        self.inner().write_batch(batch).await
     }
     async fn commit(&self) -> Result<()> {
-        self.inner.commit().await
+        self.inner().commit().await
     }
     async fn rollback(&self) -> Result<RollbackOutcome> {
-        self.inner.rollback().await
-    }
-    async fn load_checkpoint(&self, key: &StateKey) -> Result<Option<Checkpoint>> {
-        self.inner.load_checkpoint(key).await
+        self.inner().rollback().await
     }
 }
 
-/// A sink that cannot undo and keeps no checkpoints (like a remote API), over a
-/// memory sink.
-struct NonTransactional(MemorySink);
+/// The sink of a [`Hooks`] (it derefs to the hooks, for their fields).
+struct Wrapped<H>(H);
+
+impl<H> std::ops::Deref for Wrapped<H> {
+    type Target = H;
+    fn deref(&self) -> &H {
+        &self.0
+    }
+}
 
 #[async_trait]
-impl Sink for NonTransactional {
+impl<H: Hooks> Sink for Wrapped<H> {
     fn info(&self) -> SinkInfo {
-        SinkInfo::new("remote", false, false)
+        self.0.info()
     }
-    async fn begin(&self, _scope: &RunScope) -> Result<()> {
-        Ok(())
+    async fn begin(&self, scope: &RunScope) -> Result<()> {
+        self.0.begin(scope).await
     }
     async fn lookup(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>> {
         self.0.lookup(keys).await
@@ -264,7 +257,49 @@ impl Sink for NonTransactional {
         scope: &RunScope,
         n: usize,
     ) -> Result<RelationshipReport> {
-        self.0.resolve_relationships(scope, n).await
+        self.0.inner().resolve_relationships(scope, n).await
+    }
+    async fn commit(&self) -> Result<()> {
+        self.0.commit().await
+    }
+    async fn rollback(&self) -> Result<RollbackOutcome> {
+        self.0.rollback().await
+    }
+    async fn load_checkpoint(&self, key: &StateKey) -> Result<Option<Checkpoint>> {
+        self.0.inner().load_checkpoint(key).await
+    }
+}
+
+#[async_trait]
+impl<S: Sink> Hooks for FailAfter<S> {
+    fn inner(&self) -> &dyn Sink {
+        &*self.inner
+    }
+    async fn write_batch(&self, batch: Batch) -> Result<()> {
+        if self.seen.fetch_add(1, Ordering::SeqCst) >= self.ok {
+            return Err(ConnectorError::new(
+                ErrorKind::Unavailable,
+                "disk full (injected)",
+            ));
+        }
+        self.inner.write_batch(batch).await
+    }
+}
+
+/// A sink that cannot undo and keeps no checkpoints (like a remote API), over a
+/// memory sink.
+struct NonTransactional(MemorySink);
+
+#[async_trait]
+impl Hooks for NonTransactional {
+    fn inner(&self) -> &dyn Sink {
+        &self.0
+    }
+    fn info(&self) -> SinkInfo {
+        SinkInfo::new("remote", false, false)
+    }
+    async fn begin(&self, _scope: &RunScope) -> Result<()> {
+        Ok(())
     }
     async fn commit(&self) -> Result<()> {
         Ok(())
@@ -313,9 +348,9 @@ impl AnySink {
 
     fn failing(&self, ok: usize) -> Arc<dyn Sink> {
         match self {
-            AnySink::Memory(s) => Arc::new(FailAfter::new(s.clone(), ok)),
-            AnySink::Sqlite(s) => Arc::new(FailAfter::new(s.clone(), ok)),
-            AnySink::Jsonl(s) => Arc::new(FailAfter::new(s.clone(), ok)),
+            AnySink::Memory(s) => Arc::new(Wrapped(FailAfter::new(s.clone(), ok))),
+            AnySink::Sqlite(s) => Arc::new(Wrapped(FailAfter::new(s.clone(), ok))),
+            AnySink::Jsonl(s) => Arc::new(Wrapped(FailAfter::new(s.clone(), ok))),
         }
     }
 
@@ -794,7 +829,7 @@ async fn fail_on_error_keeps_committed_batches_per_batch_and_nothing_atomically(
 async fn a_non_transactional_sink_reports_what_it_kept() {
     let mut items = apps(7);
     items.push(Item::Fatal);
-    let sink = Arc::new(NonTransactional(MemorySink::new()));
+    let sink = Arc::new(Wrapped(NonTransactional(MemorySink::new())));
     let state = Arc::new(MemoryStateStore::new());
     let source = Arc::new(Source::new(3).with("apps", items));
     let options = opts().with_commit_mode(CommitMode::Atomic);
@@ -806,7 +841,7 @@ async fn a_non_transactional_sink_reports_what_it_kept() {
     let rollback = err.report().rollback.unwrap();
     assert!(!rollback.undone);
     assert_eq!(rollback.records_kept, 6);
-    assert_eq!(sink.0.len(), 6);
+    assert_eq!(sink.0.0.len(), 6);
     assert!(
         err.report()
             .warnings
@@ -825,7 +860,7 @@ async fn a_non_transactional_sink_reports_what_it_kept() {
     );
 
     // Per batch, a non-checkpointing sink's progress goes to the state store.
-    let sink = Arc::new(NonTransactional(MemorySink::new()));
+    let sink = Arc::new(Wrapped(NonTransactional(MemorySink::new())));
     let err = pipeline(source, sink, opts())
         .with_state_store(state.clone())
         .run()
@@ -1433,7 +1468,7 @@ async fn progress_channel_and_configuration_errors() {
         .unwrap();
     let err = pipeline(
         source,
-        Arc::new(NonTransactional(MemorySink::new())),
+        Arc::new(Wrapped(NonTransactional(MemorySink::new()))),
         opts(),
     )
     .with_state_store(state)
@@ -1514,6 +1549,14 @@ struct SlowWrites {
 }
 
 impl SlowWrites {
+    fn new() -> Self {
+        Self {
+            inner: MemorySink::new(),
+            lookups: AtomicUsize::new(0),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
     fn log(&self, line: String) {
         self.log.lock().unwrap().push(line);
     }
@@ -1524,12 +1567,9 @@ fn ids(keys: impl IntoIterator<Item = String>) -> String {
 }
 
 #[async_trait]
-impl Sink for SlowWrites {
-    fn info(&self) -> SinkInfo {
-        self.inner.info()
-    }
-    async fn begin(&self, scope: &RunScope) -> Result<()> {
-        self.inner.begin(scope).await
+impl Hooks for SlowWrites {
+    fn inner(&self) -> &dyn Sink {
+        &self.inner
     }
     async fn lookup(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>> {
         let found = self.inner.lookup(keys).await?;
@@ -1558,22 +1598,6 @@ impl Sink for SlowWrites {
         self.log(format!("write {written}"));
         self.inner.write_batch(batch).await
     }
-    async fn resolve_relationships(
-        &self,
-        scope: &RunScope,
-        n: usize,
-    ) -> Result<RelationshipReport> {
-        self.inner.resolve_relationships(scope, n).await
-    }
-    async fn commit(&self) -> Result<()> {
-        self.inner.commit().await
-    }
-    async fn rollback(&self) -> Result<RollbackOutcome> {
-        self.inner.rollback().await
-    }
-    async fn load_checkpoint(&self, key: &StateKey) -> Result<Option<Checkpoint>> {
-        self.inner.load_checkpoint(key).await
-    }
 }
 
 /// The next batch is looked up while the previous one is still being written;
@@ -1591,11 +1615,7 @@ async fn the_next_batch_is_looked_up_while_the_last_is_written_and_sees_it() {
         Item::Record(changed.clone()),
         Item::Record(app(3)),
     ];
-    let sink = Arc::new(SlowWrites {
-        inner: MemorySink::new(),
-        lookups: AtomicUsize::new(0),
-        log: Mutex::new(Vec::new()),
-    });
+    let sink = Arc::new(Wrapped(SlowWrites::new()));
     let source = Arc::new(Source::new(3).with("apps", items));
     let report = pipeline(source, sink.clone(), opts()).run().await.unwrap();
 
@@ -1632,11 +1652,7 @@ async fn the_next_batch_is_looked_up_while_the_last_is_written_and_sees_it() {
 /// counted, with its checkpoint, before the run fails.
 #[tokio::test]
 async fn a_batch_in_flight_when_the_stream_fails_is_awaited_and_counted() {
-    let sink = Arc::new(SlowWrites {
-        inner: MemorySink::new(),
-        lookups: AtomicUsize::new(0),
-        log: Mutex::new(Vec::new()),
-    });
+    let sink = Arc::new(Wrapped(SlowWrites::new()));
     let mut items = apps(3);
     items.push(Item::Fatal);
     let source = Arc::new(Source::new(3).with("apps", items));
