@@ -481,7 +481,11 @@ impl Checkpointer {
             .name("sqlite-checkpoint".to_owned())
             .spawn(move || {
                 if let Err(err) = this.checkpoint() {
-                    tracing::warn!(error = %err, "SQLite store: a background WAL checkpoint failed; the next commit retries");
+                    tracing::warn!(
+                        error = %err,
+                        "SQLite store: a background WAL checkpoint failed; the next commit \
+                         past the threshold starts another"
+                    );
                 }
                 this.running.store(false, Ordering::Release);
             });

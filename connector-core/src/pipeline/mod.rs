@@ -10,9 +10,10 @@
 //! after) the batch it covers, so an interrupted run resumes without loss and
 //! without duplicates. A batch is written while the next one is read and looked
 //! up: the pipeline waits for the write before it hands the sink the next batch,
-//! asks again for the keys the write stored (a lookup made meanwhile may not
-//! see them), and counts a batch (and saves its checkpoint) once it has landed. After all entities, relationships are resolved against the
-//! sink by external id and the unresolved ones are reported.
+//! asks again for the keys the write stored (a lookup made meanwhile may not see
+//! them), and counts a batch (and saves its checkpoint) once it has landed. After
+//! all entities, relationships are resolved against the sink by external id and
+//! the unresolved ones are reported.
 //!
 //! The pipeline reports progress through a callback ([`ImportPipeline::on_progress`];
 //! forward to a channel from there if you prefer one), stops cooperatively through a
