@@ -1672,3 +1672,33 @@ async fn a_batch_in_flight_when_the_stream_fails_is_awaited_and_counted() {
         ["lookup a000-,a001-,a002-", "write a000,a001,a002"]
     );
 }
+
+/// Batches large enough for the SQLite store's own threads (and its lookup
+/// connection): a batch that repeats the keys of the batch before it, still
+/// being written when it is looked up, is deduped against what that batch
+/// stored, in both commit modes and for every sink.
+#[tokio::test]
+async fn a_batch_repeating_the_one_before_it_is_deduped_against_it() {
+    let v2 = |i: usize| app(i).with_field("name", json!(format!("App {i} v2")));
+    let mut items: Vec<Item> = (0..100).map(|i| Item::Record(app(i))).collect();
+    items.extend((0..100).map(|i| Item::Record(if i < 50 { app(i) } else { v2(i) })));
+    items.extend((100..200).map(|i| Item::Record(app(i))));
+    for mode in [CommitMode::PerBatch, CommitMode::Atomic] {
+        for kind in KINDS {
+            let dir = tempfile::tempdir().unwrap();
+            let sink = AnySink::new(kind, dir.path());
+            let source = Arc::new(Source::new(100).with("apps", items.clone()));
+            let options = ImportOptions::new()
+                .with_batch_size(100)
+                .with_commit_mode(mode);
+            let report = pipeline(source, sink.sink(), options).run().await.unwrap();
+            let counts = report.entity("apps").unwrap().counts;
+            assert_eq!(
+                (counts.created, counts.updated, counts.skipped),
+                (200, 50, 50),
+                "{kind:?} {mode:?}"
+            );
+            assert_eq!(sink.contents("APP"), expected(&items), "{kind:?} {mode:?}");
+        }
+    }
+}
