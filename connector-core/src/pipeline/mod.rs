@@ -680,9 +680,11 @@ struct InFlight<'p> {
     write: Pin<Box<dyn Future<Output = Result<()>> + Send + 'p>>,
     /// The write's outcome, once it is ready (the future is not polled again).
     outcome: Option<Result<()>>,
-    /// The hashes of the keys the batch writes or deletes. A lookup made while the
-    /// write runs may see these keys before or after it; the pipeline asks again
-    /// for those (a hash collision only costs a second lookup of that key).
+    /// The hashes of the external ids the batch writes or deletes. A lookup made
+    /// while the write runs may see these keys before or after it; the pipeline
+    /// asks again for those. One entity's batches share the organization and
+    /// connector, so the external id is what tells keys apart; a collision (or
+    /// the same id under another entity type) only costs a second lookup.
     keys: HashSet<u64>,
     hasher: std::collections::hash_map::RandomState,
     written: u64,
@@ -714,7 +716,8 @@ impl<'p> InFlight<'p> {
 
     /// Whether a lookup of `key` made while this write ran may be out of date.
     fn may_change(&self, key: &RecordKey) -> bool {
-        self.keys.contains(&self.hasher.hash_one(key))
+        self.keys
+            .contains(&self.hasher.hash_one(key.external_id.as_str()))
     }
 }
 
@@ -1233,12 +1236,17 @@ impl<'p> Run<'p> {
         }
         let hasher = std::collections::hash_map::RandomState::new();
         let mut changed = HashSet::with_capacity(batch.writes.len() + batch.deletions.len());
-        changed.extend(batch.writes.iter().map(|w| hasher.hash_one(&w.key)));
+        changed.extend(
+            batch
+                .writes
+                .iter()
+                .map(|w| hasher.hash_one(w.key.external_id.as_str())),
+        );
         changed.extend(
             batch
                 .deletions
                 .iter()
-                .map(|d| hasher.hash_one(batch.deletion_key(d))),
+                .map(|d| hasher.hash_one(d.external_id.as_str())),
         );
         let mut write = InFlight {
             written: batch.writes.len() as u64,

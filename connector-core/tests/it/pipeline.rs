@@ -1702,3 +1702,48 @@ async fn a_batch_repeating_the_one_before_it_is_deduped_against_it() {
         }
     }
 }
+
+/// A key the batch still being written deletes, arriving again in the next batch,
+/// is a new record: the lookup that saw it stored is asked again.
+#[tokio::test]
+async fn a_record_deleted_by_the_batch_in_flight_comes_back_as_created() {
+    let items = vec![
+        Item::Record(app(0)),
+        Item::Record(app(1)),
+        Item::Record(app(2)),
+        Item::Deletion(Deletion::new("APP", "a000")),
+        Item::Record(app(5)),
+        Item::Record(app(6)),
+        Item::Record(app(0)),
+        Item::Record(app(7)),
+        Item::Record(app(8)),
+    ];
+    let sink = Arc::new(Wrapped(SlowWrites::new()));
+    let source = Arc::new(Source::new(3).with("apps", items.clone()));
+    let report = pipeline(source, sink.clone(), opts()).run().await.unwrap();
+    let counts = report.entity("apps").unwrap().counts;
+    assert_eq!(
+        (
+            counts.created,
+            counts.deleted,
+            counts.skipped,
+            counts.updated
+        ),
+        (8, 1, 0, 0),
+        "{:?}",
+        sink.log.lock().unwrap()
+    );
+    let log = sink.log.lock().unwrap().clone();
+    assert!(
+        log.contains(&"lookup a000+,a007-,a008-".to_owned())
+            && log.contains(&"lookup a000-".to_owned()),
+        "the third batch was looked up while the deletion was in flight, then again: {log:?}"
+    );
+    let stored: BTreeMap<String, Record> = sink
+        .inner
+        .records()
+        .into_iter()
+        .map(|(k, r)| (k.external_id, r))
+        .collect();
+    assert_eq!(stored, expected(&items));
+}
