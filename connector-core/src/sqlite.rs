@@ -64,6 +64,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::credentials::Credentials;
 use crate::error::{ConnectorError, ErrorKind, Result};
+use crate::name::Name;
 use crate::pipeline::{AuditEvent, Counts, ImportJob, ImportJournal, JobStatus, Stage};
 use crate::record::{Record, Relationship, RelationshipKind};
 use crate::sink::{
@@ -1248,6 +1249,17 @@ fn relationship_row(r: &Row<'_>) -> rusqlite::Result<RelationshipRow> {
 }
 
 fn get_record(conn: &Connection, key: &RecordKey) -> Result<Option<Record>> {
+    get_record_at(
+        conn,
+        [&key.organization, &key.connector, &key.entity],
+        &key.external_id,
+    )
+}
+
+/// The stored record of `external_id` in the scope (organization, connector,
+/// entity).
+fn get_record_at(conn: &Connection, scope: [&str; 3], external_id: &str) -> Result<Option<Record>> {
+    let [organization, connector, entity] = scope;
     let json: Option<String> = conn
         .prepare_cached(
             "SELECT r.record FROM records r JOIN scopes s ON s.id = r.scope \
@@ -1255,10 +1267,9 @@ fn get_record(conn: &Connection, key: &RecordKey) -> Result<Option<Record>> {
              AND r.external_id = ?4",
         )
         .and_then(|mut stmt| {
-            stmt.query_row(
-                params![key.organization, key.connector, key.entity, key.external_id],
-                |r| r.get(0),
-            )
+            stmt.query_row(params![organization, connector, entity, external_id], |r| {
+                r.get(0)
+            })
             .optional()
         })
         .map_err(db_err("read a record"))?;
@@ -1269,73 +1280,109 @@ fn get_record(conn: &Connection, key: &RecordKey) -> Result<Option<Record>> {
 /// The most external ids one lookup query binds (SQLite allows 32,766 parameters).
 const LOOKUP_CHUNK: usize = 512;
 
+/// Keys to look up, owned compactly (a lookup hands them to its thread): the
+/// external ids back to back in one buffer, in runs of keys of one organization,
+/// connector and entity. Three allocations instead of one per key.
+struct LookupKeys {
+    ids: String,
+    /// Where each id ends in `ids`.
+    ends: Vec<usize>,
+    /// Each run's organization, connector and entity, and how many keys it holds.
+    runs: Vec<([Name; 3], usize)>,
+}
+
+impl LookupKeys {
+    fn new(keys: &[RecordKey]) -> Self {
+        let mut out = Self {
+            ids: String::with_capacity(keys.iter().map(|k| k.external_id.len()).sum()),
+            ends: Vec::with_capacity(keys.len()),
+            runs: Vec::new(),
+        };
+        for key in keys {
+            let same = out.runs.last().is_some_and(|([o, c, e], _)| {
+                *o == key.organization && *c == key.connector && *e == key.entity
+            });
+            if same {
+                if let Some((_, n)) = out.runs.last_mut() {
+                    *n += 1;
+                }
+            } else {
+                let scope = [
+                    key.organization.clone(),
+                    key.connector.clone(),
+                    key.entity.clone(),
+                ];
+                out.runs.push((scope, 1));
+            }
+            out.ids.push_str(&key.external_id);
+            out.ends.push(out.ids.len());
+        }
+        out
+    }
+
+    /// The `i`-th external id.
+    fn id(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.ids[start..self.ends[i]]
+    }
+}
+
 /// The stored records for `keys`, in order: one query per run of up to
 /// [`LOOKUP_CHUNK`] keys of the same organization, connector and entity
 /// (`external_id IN (..)` on the unique index) instead of one per key.
-fn lookup_records(conn: &Connection, keys: &[RecordKey]) -> Result<Vec<Option<Record>>> {
-    let mut out = Vec::with_capacity(keys.len());
-    let mut rest = keys;
-    while let Some(first) = rest.first() {
-        let run = rest
-            .iter()
-            .take(LOOKUP_CHUNK)
-            .take_while(|k| {
-                k.organization == first.organization
-                    && k.connector == first.connector
-                    && k.entity == first.entity
-            })
-            .count();
-        let (chunk, tail) = rest.split_at(run);
-        rest = tail;
-        if chunk.len() == 1 {
-            out.push(get_record(conn, first)?);
-            continue;
-        }
-        let Some(scope) = scope_id(
-            conn,
-            first.organization.as_str(),
-            first.connector.as_str(),
-            first.entity.as_str(),
-        )?
-        else {
-            out.extend(chunk.iter().map(|_| None));
-            continue;
-        };
-        // Power-of-two placeholder counts (the last id repeated) keep the number of
-        // distinct statements in the cache small.
-        let slots = chunk.len().next_power_of_two();
-        let mut sql = String::with_capacity(80 + slots * 2);
-        sql.push_str(
-            "SELECT external_id, record FROM records WHERE scope = ?1 AND external_id IN (?",
-        );
-        sql.push_str(&",?".repeat(slots - 1));
-        sql.push(')');
-        let last = &chunk[chunk.len() - 1].external_id;
-        let ids = chunk
-            .iter()
-            .map(|k| &k.external_id)
-            .chain(std::iter::repeat(last))
-            .take(slots)
-            .map(|id| id as &dyn rusqlite::ToSql);
-        let params = std::iter::once(&scope as &dyn rusqlite::ToSql).chain(ids);
-        let mut found: HashMap<String, String> = HashMap::new();
-        {
-            let mut stmt = conn.prepare_cached(&sql).map_err(db_err("read records"))?;
-            let mut rows = stmt
-                .query(rusqlite::params_from_iter(params))
-                .map_err(db_err("read records"))?;
-            while let Some(row) = rows.next().map_err(db_err("read records"))? {
-                let id: String = row.get(0).map_err(db_err("read records"))?;
-                let json: String = row.get(1).map_err(db_err("read records"))?;
-                found.insert(id, json);
+fn lookup_records(conn: &Connection, keys: &LookupKeys) -> Result<Vec<Option<Record>>> {
+    let mut out = Vec::with_capacity(keys.ends.len());
+    let mut next = 0;
+    for ([organization, connector, entity], len) in &keys.runs {
+        let names = [organization.as_str(), connector.as_str(), entity.as_str()];
+        let run_end = next + len;
+        while next < run_end {
+            let chunk = next..run_end.min(next + LOOKUP_CHUNK);
+            next = chunk.end;
+            if chunk.len() == 1 {
+                out.push(get_record_at(conn, names, keys.id(chunk.start))?);
+                continue;
             }
-        }
-        for k in chunk {
-            let record = match found.get(&k.external_id) {
-                Some(json) => Some(serde_json::from_str(json)?),
-                None => None,
+            let Some(scope) = scope_id(conn, names[0], names[1], names[2])? else {
+                out.extend(chunk.map(|_| None));
+                continue;
             };
-            out.push(record);
+            // Power-of-two placeholder counts (the last id repeated) keep the number
+            // of distinct statements in the cache small.
+            let slots = chunk.len().next_power_of_two();
+            let mut sql = String::with_capacity(80 + slots * 2);
+            sql.push_str(
+                "SELECT external_id, record FROM records WHERE scope = ?1 AND external_id IN (?",
+            );
+            sql.push_str(&",?".repeat(slots - 1));
+            sql.push(')');
+            let last = chunk.end - 1;
+            let ids = chunk
+                .clone()
+                .chain(std::iter::repeat(last))
+                .take(slots)
+                .map(|i| keys.id(i));
+            let params = std::iter::once(rusqlite::types::ToSqlOutput::from(scope))
+                .chain(ids.map(rusqlite::types::ToSqlOutput::from));
+            let mut found: HashMap<String, String> = HashMap::new();
+            {
+                let mut stmt = conn.prepare_cached(&sql).map_err(db_err("read records"))?;
+                let mut rows = stmt
+                    .query(rusqlite::params_from_iter(params))
+                    .map_err(db_err("read records"))?;
+                while let Some(row) = rows.next().map_err(db_err("read records"))? {
+                    let id: String = row.get(0).map_err(db_err("read records"))?;
+                    let json: String = row.get(1).map_err(db_err("read records"))?;
+                    found.insert(id, json);
+                }
+            }
+            for i in chunk {
+                let record = match found.get(keys.id(i)) {
+                    Some(json) => Some(serde_json::from_str(json)?),
+                    None => None,
+                };
+                out.push(record);
+            }
         }
     }
     Ok(out)
@@ -1850,10 +1897,10 @@ impl Sink for SqliteStore {
         // large write, so the caller's task goes on reading meanwhile.
         let conn = self.lookup_conn();
         if keys.len() < THREADED_WRITE_MIN {
-            return lookup_records(&lock_conn(conn), keys);
+            return lookup_records(&lock_conn(conn), &LookupKeys::new(keys));
         }
         let conn = Arc::clone(conn);
-        let keys = keys.to_vec();
+        let keys = LookupKeys::new(keys);
         self.lookups
             .run(move || (lookup_records(&lock_conn(&conn), &keys), keys))
             .await
