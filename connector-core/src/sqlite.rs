@@ -1518,19 +1518,19 @@ impl Drop for WaitOnDrop {
 /// A batch made ready for the writer thread: everything owned, and the records'
 /// external ids and JSON written back to back into one buffer (no allocation per
 /// record).
-struct PreparedBatch {
+struct PreparedBatch<'b> {
     job_id: String,
     state_key: StateKey,
     /// The first key of each distinct scope among the writes, in order of first use.
     scopes: Vec<RecordKey>,
     /// The external ids, JSON and source times of the writes, back to back (UTF-8).
     text: Vec<u8>,
-    writes: Vec<PreparedWrite>,
+    writes: Vec<PreparedWrite<'b>>,
     deletions: Vec<(RecordKey, Option<DateTime<Utc>>)>,
     checkpoint: Option<Checkpoint>,
 }
 
-struct PreparedWrite {
+struct PreparedWrite<'b> {
     /// Index into [`PreparedBatch::scopes`].
     scope: usize,
     action: WriteAction,
@@ -1539,15 +1539,16 @@ struct PreparedWrite {
     json: std::ops::Range<usize>,
     created_at: Option<std::ops::Range<usize>>,
     updated_at: Option<std::ops::Range<usize>>,
-    relationships: Vec<Relationship>,
+    /// The record's relationships, borrowed from the batch.
+    relationships: &'b [Relationship],
 }
 
 fn same_scope(a: &RecordKey, b: &RecordKey) -> bool {
     a.entity == b.entity && a.connector == b.connector && a.organization == b.organization
 }
 
-impl PreparedBatch {
-    fn new(batch: &Batch) -> Result<Self> {
+impl<'b> PreparedBatch<'b> {
+    fn new(batch: &'b Batch) -> Result<Self> {
         let mut scopes: Vec<RecordKey> = Vec::new();
         let mut text = Vec::with_capacity(batch.writes.len() * 640);
         let mut writes = Vec::with_capacity(batch.writes.len());
@@ -1580,7 +1581,7 @@ impl PreparedBatch {
                 json,
                 created_at,
                 updated_at,
-                relationships: w.record.relationships.clone(),
+                relationships: &w.record.relationships,
             });
         }
         Ok(Self {
@@ -1621,7 +1622,7 @@ impl<'k> ScopeCache<'k> {
 }
 
 /// Writes a batch inside the current transaction.
-fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
+fn apply_batch(conn: &Connection, batch: &PreparedBatch<'_>) -> Result<()> {
     let now = nanos(Utc::now())?;
     let job = job_ref(conn, &batch.job_id)?;
     let mut scopes = ScopeCache { last: None };
@@ -1731,7 +1732,7 @@ fn apply_batch(conn: &Connection, batch: &PreparedBatch) -> Result<()> {
                 .execute(params![k.organization, k.connector, k.entity, external_id])
                 .map_err(db_err("write relationships"))?;
         }
-        for rel in &write.relationships {
+        for rel in write.relationships {
             insert_rel
                 .execute(params![
                     k.organization,
