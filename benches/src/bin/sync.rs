@@ -160,13 +160,32 @@ impl Line {
         self.get(key).parse().unwrap_or(f64::NAN)
     }
 
-    /// Whether this is a run of `contender` in `style` at `conc` over `records`.
-    fn is_run(&self, contender: &str, style: &str, conc: usize, records: u64) -> bool {
+    /// Whether this is a run of `contender` in `series`.
+    fn is_run(&self, contender: &str, series: Series<'_>) -> bool {
         self.kind == "RESULT"
             && self.get("contender") == contender
-            && self.get("style") == style
-            && self.get("concurrency") == conc.to_string()
-            && self.get("records") == records.to_string()
+            && self.get("style") == series.style
+            && self.get("concurrency") == series.conc.to_string()
+            && self.get("records") == series.records.to_string()
+    }
+}
+
+/// A pagination style, a concurrency and a number of records: what the runs of
+/// different contenders compared with each other share.
+#[derive(Clone, Copy)]
+struct Series<'a> {
+    style: &'a str,
+    conc: usize,
+    records: u64,
+}
+
+impl<'a> Series<'a> {
+    fn new(style: &'a str, conc: usize, records: u64) -> Self {
+        Self {
+            style,
+            conc,
+            records,
+        }
     }
 }
 
@@ -174,20 +193,14 @@ impl Line {
 /// of the same style and concurrency just before it (the machine's speed drifts
 /// between rounds; a pair ran seconds apart): the median of the records/s ratios,
 /// the lowest and highest, and the number of pairs.
-fn paired(
-    lines: &[Line],
-    contender: &str,
-    style: &str,
-    conc: usize,
-    records: u64,
-) -> Option<(f64, f64, f64, usize)> {
+fn paired(lines: &[Line], contender: &str, series: Series<'_>) -> Option<(f64, f64, f64, usize)> {
     let mut floor = None;
     let mut ratios = Vec::new();
     for l in lines {
-        if l.is_run("floor", style, conc, records) {
+        if l.is_run("floor", series) {
             floor = Some(l.num("rps"));
         }
-        if l.is_run(contender, style, conc, records)
+        if l.is_run(contender, series)
             && let Some(f) = floor
         {
             ratios.push(l.num("rps") / f);
@@ -202,16 +215,10 @@ fn paired(
 }
 
 /// Medians of the runs of one (contender, style, concurrency, records).
-fn medians(
-    lines: &[Line],
-    contender: &str,
-    style: &str,
-    conc: usize,
-    records: u64,
-) -> Option<(f64, f64, f64, usize)> {
+fn medians(lines: &[Line], contender: &str, series: Series<'_>) -> Option<(f64, f64, f64, usize)> {
     let runs: Vec<&Line> = lines
         .iter()
-        .filter(|l| l.is_run(contender, style, conc, records))
+        .filter(|l| l.is_run(contender, series))
         .collect();
     if runs.is_empty() {
         return None;
@@ -277,10 +284,11 @@ fn report(path: &str) {
         }
     };
     for style in ["next", "offset"] {
-        let value_floor = medians(&lines, "floor-value", style, 1, records).map(|m| m.0);
+        let series = Series::new(style, 1, records);
+        let value_floor = medians(&lines, "floor-value", series).map(|m| m.0);
         for (c, what) in contenders {
-            if let Some((rps, _, peak, n)) = medians(&lines, c, style, 1, records) {
-                let pairs = paired(&lines, c, style, 1, records);
+            if let Some((rps, _, peak, n)) = medians(&lines, c, series) {
+                let pairs = paired(&lines, c, series);
                 let extra = note(c, rps, value_floor, n, pairs);
                 row(
                     "1",
@@ -294,7 +302,8 @@ fn report(path: &str) {
         }
     }
     for conc in [4, 8] {
-        let value_floor = medians(&lines, "floor-value", "offset", conc, records).map(|m| m.0);
+        let series = Series::new("offset", conc, records);
+        let value_floor = medians(&lines, "floor-value", series).map(|m| m.0);
         for (c, what) in [
             ("floor", "hand-written concurrent reqwest"),
             ("floor-value", "hand-written concurrent reqwest (Value)"),
@@ -303,8 +312,8 @@ fn report(path: &str) {
             ("sdk-dynamic", "SDK paginate + dynamic Mapper"),
             ("sdk-typed", "SDK typed decoding + derived"),
         ] {
-            if let Some((rps, _, peak, n)) = medians(&lines, c, "offset", conc, records) {
-                let pairs = paired(&lines, c, "offset", conc, records);
+            if let Some((rps, _, peak, n)) = medians(&lines, c, series) {
+                let pairs = paired(&lines, c, series);
                 let extra = note(c, rps, value_floor, n, pairs);
                 row(
                     "2",
@@ -317,10 +326,11 @@ fn report(path: &str) {
             }
         }
     }
-    if let Some((rps, secs, peak, n)) = medians(&lines, "import-sqlite", "next", 1, records) {
+    let next = Series::new("next", 1, records);
+    if let Some((rps, secs, peak, n)) = medians(&lines, "import-sqlite", next) {
         // Wall time against the floor run just before each import (same records:
         // the inverse of the records/s ratio).
-        let pairs = paired(&lines, "import-sqlite", "next", 1, records);
+        let pairs = paired(&lines, "import-sqlite", next);
         let wall = pairs.map_or(String::new(), |(r, lo, hi, _)| {
             format!(
                 "wall {secs:.2}s = {:.2}x the floor run just before it (pairs {:.2}-{:.2}x); ",
@@ -340,7 +350,9 @@ fn report(path: &str) {
     }
     let mut peaks = Vec::new();
     for n in [records, big] {
-        if let Some((rps, _, peak, runs)) = medians(&lines, "import-count", "next", 1, n) {
+        if let Some((rps, _, peak, runs)) =
+            medians(&lines, "import-count", Series::new("next", 1, n))
+        {
             peaks.push(peak);
             row(
                 "4",

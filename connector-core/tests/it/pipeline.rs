@@ -1557,6 +1557,15 @@ impl SlowWrites {
         }
     }
 
+    /// What the sink holds, by external id.
+    fn stored(&self) -> BTreeMap<String, Record> {
+        self.inner
+            .records()
+            .into_iter()
+            .map(|(k, r)| (k.external_id, r))
+            .collect()
+    }
+
     fn log(&self, line: String) {
         self.log.lock().unwrap().push(line);
     }
@@ -1638,12 +1647,7 @@ async fn the_next_batch_is_looked_up_while_the_last_is_written_and_sees_it() {
             "write a001,a003",
         ]
     );
-    let stored: BTreeMap<String, Record> = sink
-        .inner
-        .records()
-        .into_iter()
-        .map(|(k, r)| (k.external_id, r))
-        .collect();
+    let stored = sink.stored();
     assert_eq!(stored["a001"], changed);
     assert_eq!(stored.len(), 4);
 }
@@ -1739,11 +1743,6 @@ async fn a_record_deleted_by_the_batch_in_flight_comes_back_as_created() {
             && log.contains(&"lookup a000-".to_owned()),
         "the third batch was looked up while the deletion was in flight, then again: {log:?}"
     );
-    let stored: BTreeMap<String, Record> = sink
-        .inner
-        .records()
-        .into_iter()
-        .map(|(k, r)| (k.external_id, r))
-        .collect();
+    let stored = sink.stored();
     assert_eq!(stored, expected(&items));
 }
