@@ -283,48 +283,35 @@ fn report(path: &str) {
             _ => format!("{range}median of {n}"),
         }
     };
-    for style in ["next", "offset"] {
-        let series = Series::new(style, 1, records);
+    // One row per contender of a series, against that series' floor runs.
+    let series_rows = |item: &str, label: &str, series: Series<'_>, of: &[(&str, &str)]| {
         let value_floor = medians(&lines, "floor-value", series).map(|m| m.0);
-        for (c, what) in contenders {
+        for (c, what) in of {
             if let Some((rps, _, peak, n)) = medians(&lines, c, series) {
                 let pairs = paired(&lines, c, series);
                 let extra = note(c, rps, value_floor, n, pairs);
-                row(
-                    "1",
-                    &format!("{style}: {what}"),
-                    rps,
-                    pairs.map(|p| p.0),
-                    peak,
-                    &extra,
-                );
+                let what = format!("{label}: {what}");
+                row(item, &what, rps, pairs.map(|p| p.0), peak, &extra);
             }
         }
+    };
+    for style in ["next", "offset"] {
+        series_rows("1", style, Series::new(style, 1, records), &contenders);
     }
     for conc in [4, 8] {
-        let series = Series::new("offset", conc, records);
-        let value_floor = medians(&lines, "floor-value", series).map(|m| m.0);
-        for (c, what) in [
-            ("floor", "hand-written concurrent reqwest"),
-            ("floor-value", "hand-written concurrent reqwest (Value)"),
-            ("sdk-items", "SDK paginate -> typed items"),
-            ("sdk-value", "SDK paginate -> Value"),
-            ("sdk-dynamic", "SDK paginate + dynamic Mapper"),
-            ("sdk-typed", "SDK typed decoding + derived"),
-        ] {
-            if let Some((rps, _, peak, n)) = medians(&lines, c, series) {
-                let pairs = paired(&lines, c, series);
-                let extra = note(c, rps, value_floor, n, pairs);
-                row(
-                    "2",
-                    &format!("offset x{conc}: {what}"),
-                    rps,
-                    pairs.map(|p| p.0),
-                    peak,
-                    &extra,
-                );
-            }
-        }
+        series_rows(
+            "2",
+            &format!("offset x{conc}"),
+            Series::new("offset", conc, records),
+            &[
+                ("floor", "hand-written concurrent reqwest"),
+                ("floor-value", "hand-written concurrent reqwest (Value)"),
+                ("sdk-items", "SDK paginate -> typed items"),
+                ("sdk-value", "SDK paginate -> Value"),
+                ("sdk-dynamic", "SDK paginate + dynamic Mapper"),
+                ("sdk-typed", "SDK typed decoding + derived"),
+            ],
+        );
     }
     let next = Series::new("next", 1, records);
     if let Some((rps, secs, peak, n)) = medians(&lines, "import-sqlite", next) {
