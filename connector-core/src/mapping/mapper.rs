@@ -1095,6 +1095,11 @@ impl fmt::Debug for Mapper {
     }
 }
 
+/// Shared with the integration tests.
+#[cfg(test)]
+#[path = "../../tests/support/map_checked.rs"]
+mod map_checked;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1106,24 +1111,7 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
-    /// `map`, checked against `map_owned` of a copy: both give the same record,
-    /// or errors alike to the last detail.
-    trait MapChecked {
-        fn map_checked(&self, source: &Value, connector: &str) -> Result<Option<Record>>;
-    }
-
-    impl MapChecked for Mapper {
-        fn map_checked(&self, source: &Value, connector: &str) -> Result<Option<Record>> {
-            let borrowed = self.map(source, connector);
-            let owned = self.map_owned(source.clone(), connector);
-            match (&borrowed, &owned) {
-                (Ok(b), Ok(o)) => assert_eq!(b, o, "map and map_owned of {source}"),
-                (Err(b), Err(o)) => assert_eq!(format!("{b:?}"), format!("{o:?}"), "{source}"),
-                _ => panic!("map gave {borrowed:?}, map_owned {owned:?} for {source}"),
-            }
-            borrowed
-        }
-    }
+    use map_checked::MapChecked;
 
     #[test]
     fn nested_targets_defaults_and_raw() {

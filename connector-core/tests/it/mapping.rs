@@ -29,32 +29,10 @@ fn fixture(name: &str) -> EntityMapping {
     EntityMapping::from_json(&fixture_text(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// `map`, checked against `map_owned` of a copy: both give the same record, or
-/// errors alike to the last detail.
-trait MapChecked {
-    fn map_checked(
-        &self,
-        source: &Value,
-        connector: &str,
-    ) -> connector_core::Result<Option<Record>>;
-}
-
-impl MapChecked for Mapper {
-    fn map_checked(
-        &self,
-        source: &Value,
-        connector: &str,
-    ) -> connector_core::Result<Option<Record>> {
-        let borrowed = self.map(source, connector);
-        let owned = self.map_owned(source.clone(), connector);
-        match (&borrowed, &owned) {
-            (Ok(b), Ok(o)) => assert_eq!(b, o, "map and map_owned of {source}"),
-            (Err(b), Err(o)) => assert_eq!(format!("{b:?}"), format!("{o:?}"), "{source}"),
-            _ => panic!("map gave {borrowed:?}, map_owned {owned:?} for {source}"),
-        }
-        borrowed
-    }
-}
+#[path = "../support/map_checked.rs"]
+mod map_checked;
+use connector_core::ConnectorError;
+use map_checked::MapChecked;
 
 fn mapper(name: &str) -> Mapper {
     Mapper::new(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
