@@ -15,6 +15,7 @@ use connector_http::__bench::LayerProbe;
 use connector_http::auth::{Bearer, OAuth2ClientCredentials};
 use connector_http::{HeaderMap, HeaderValue, HttpClient, RateLimit, RetryPolicy, StatusCode};
 use futures::FutureExt as _;
+use serde::de::DeserializeSeed as _;
 use serde_json::Value;
 
 use crate::data::{issue, servicenow_app};
@@ -53,18 +54,32 @@ pub enum MappingCase {
     /// GitHub issue as [`Issue`], dynamic `Mapper::map_owned` consuming a
     /// decoded source: the mapping of the `sdk-dynamic` whole-sync contender.
     GithubFlatDynamicOwned,
+    /// ServiceNow application from JSON text: decoded into a `Value`, then
+    /// `Mapper::map_owned` (what a sync did before `RecordSeed`).
+    ServiceNowJsonValue,
+    /// ServiceNow application from JSON text through `Mapper::record_seed`:
+    /// only the fields the mapping reads are decoded, into the mapper's slots.
+    ServiceNowJsonSeed,
+    /// GitHub issue as [`Issue`] from JSON text: `Value`, then `map_owned`.
+    GithubFlatJsonValue,
+    /// GitHub issue as [`Issue`] from JSON text through `Mapper::record_seed`.
+    GithubFlatJsonSeed,
 }
 
 impl MappingCase {
     /// Every case, in table order.
-    pub const ALL: [MappingCase; 9] = [
+    pub const ALL: [MappingCase; 13] = [
         MappingCase::ServiceNowDynamic,
         MappingCase::ServiceNowDynamicOwned,
+        MappingCase::ServiceNowJsonValue,
+        MappingCase::ServiceNowJsonSeed,
         MappingCase::ServiceNowDerived,
         MappingCase::GithubDynamic,
         MappingCase::GithubDerived,
         MappingCase::GithubFlatDynamic,
         MappingCase::GithubFlatDynamicOwned,
+        MappingCase::GithubFlatJsonValue,
+        MappingCase::GithubFlatJsonSeed,
         MappingCase::GithubFlatDerived,
         MappingCase::GithubTypedIntoRecord,
     ];
@@ -81,6 +96,14 @@ impl MappingCase {
             MappingCase::GithubTypedIntoRecord => "github-issue(nested) into_record",
             MappingCase::ServiceNowDynamicOwned => "servicenow-app dynamic, owned source",
             MappingCase::GithubFlatDynamicOwned => "github-issue(nested) dynamic, owned source",
+            MappingCase::ServiceNowJsonValue => {
+                "servicenow-app dynamic, JSON -> Value -> map_owned"
+            }
+            MappingCase::ServiceNowJsonSeed => "servicenow-app dynamic, JSON -> record_seed",
+            MappingCase::GithubFlatJsonValue => {
+                "github-issue(nested) dynamic, JSON -> Value -> map_owned"
+            }
+            MappingCase::GithubFlatJsonSeed => "github-issue(nested) dynamic, JSON -> record_seed",
         }
     }
 
@@ -89,7 +112,9 @@ impl MappingCase {
         match self {
             MappingCase::ServiceNowDynamic
             | MappingCase::ServiceNowDerived
-            | MappingCase::ServiceNowDynamicOwned => (0..SOURCES).map(servicenow_app).collect(),
+            | MappingCase::ServiceNowDynamicOwned
+            | MappingCase::ServiceNowJsonValue
+            | MappingCase::ServiceNowJsonSeed => (0..SOURCES).map(servicenow_app).collect(),
             _ => (0..SOURCES).map(issue).collect(),
         }
     }
@@ -118,9 +143,20 @@ impl MappingCase {
             MappingCase::GithubFlatDerived | MappingCase::GithubTypedIntoRecord => {
                 Box::new(|v| Issue::map_source(v, CONNECTOR).is_ok())
             }
-            MappingCase::ServiceNowDynamicOwned | MappingCase::GithubFlatDynamicOwned => {
+            MappingCase::ServiceNowDynamicOwned
+            | MappingCase::GithubFlatDynamicOwned
+            | MappingCase::ServiceNowJsonValue
+            | MappingCase::GithubFlatJsonValue => {
                 let mapper = self.owned_mapper();
                 Box::new(move |v| matches!(mapper.map_owned(v.clone(), CONNECTOR), Ok(Some(_))))
+            }
+            MappingCase::ServiceNowJsonSeed | MappingCase::GithubFlatJsonSeed => {
+                let seed = self.owned_mapper().record_seed(CONNECTOR);
+                Box::new(move |v| {
+                    let text = v.to_string();
+                    let mut json = serde_json::Deserializer::from_str(&text);
+                    matches!((&seed).deserialize(&mut json), Ok(Ok(Some(_))))
+                })
             }
         }
     }
@@ -141,6 +177,15 @@ pub fn mapping_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec
         MappingCase::ServiceNowDynamicOwned | MappingCase::GithubFlatDynamicOwned
     ) {
         return owned_rounds(case, rounds, per_round);
+    }
+    if matches!(
+        case,
+        MappingCase::ServiceNowJsonValue
+            | MappingCase::ServiceNowJsonSeed
+            | MappingCase::GithubFlatJsonValue
+            | MappingCase::GithubFlatJsonSeed
+    ) {
+        return json_rounds(case, rounds, per_round);
     }
     let sources = case.sources();
     let map = case.mapper();
@@ -422,7 +467,9 @@ impl MappingCase {
     /// When the mapping does not compile.
     fn owned_mapper(self) -> Mapper {
         match self {
-            MappingCase::ServiceNowDynamicOwned => {
+            MappingCase::ServiceNowDynamicOwned
+            | MappingCase::ServiceNowJsonValue
+            | MappingCase::ServiceNowJsonSeed => {
                 Mapper::new(&servicenow_app_mapping()).expect("the mapping compiles")
             }
             _ => Issue::mapper().expect("compiles"),
@@ -471,6 +518,40 @@ fn owned_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec<f64> 
         assert!(map(source), "{} maps its sources", case.name());
     }
     chunked_rounds(rounds, per_round, 100, copies, map)
+}
+
+/// Decoding and mapping sources from their JSON text, one source at a time: a
+/// `Value` then `map_owned`, or `Mapper::record_seed`. Timed: decoding, mapping,
+/// dropping the record and what is left of the source.
+fn json_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec<f64> {
+    let texts: Vec<String> = case.sources().iter().map(Value::to_string).collect();
+    let mapper = case.owned_mapper();
+    let seed = mapper.record_seed(CONNECTOR);
+    let by_seed = matches!(
+        case,
+        MappingCase::ServiceNowJsonSeed | MappingCase::GithubFlatJsonSeed
+    );
+    let map = |text: &str| -> bool {
+        if by_seed {
+            let mut json = serde_json::Deserializer::from_str(text);
+            matches!((&seed).deserialize(&mut json), Ok(Ok(Some(_))))
+        } else {
+            let source: Value = serde_json::from_str(text).expect("JSON");
+            matches!(mapper.map_owned(source, CONNECTOR), Ok(Some(_)))
+        }
+    };
+    for text in &texts {
+        assert!(map(text), "{} maps its sources", case.name());
+    }
+    (0..rounds)
+        .map(|_| {
+            let started = Instant::now();
+            for text in texts.iter().cycle().take(per_round) {
+                black_box(map(black_box(text)));
+            }
+            per_round as f64 / started.elapsed().as_secs_f64()
+        })
+        .collect()
 }
 
 fn into_record_rounds(rounds: usize, per_round: usize) -> Vec<f64> {

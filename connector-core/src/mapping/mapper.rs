@@ -73,6 +73,9 @@ struct Compiled {
     /// at most [`MAX_SLOTS`]: the mapper then finds them all in one merge pass over
     /// the object instead of one tree search per path.
     top_keys: Option<Vec<String>>,
+    /// Whether a transform (`coalesce`) reads the whole source, beyond its field's
+    /// own path.
+    reads_whole_source: bool,
     /// For each field, the indexes in `rules` of the validation rules on its target.
     field_rules: Vec<Vec<usize>>,
     relationships: Vec<CompiledRelationship>,
@@ -81,7 +84,14 @@ struct Compiled {
 }
 
 /// The most first keys looked up in one merge pass.
-const MAX_SLOTS: usize = 32;
+pub(crate) const MAX_SLOTS: usize = 32;
+
+/// The top-level values of one source object, by slot (see `Compiled::top_keys`).
+pub(crate) type Slots = [Option<Value>; MAX_SLOTS];
+
+/// The whole source of a mapping from slots, which has none: nothing reads it
+/// (see [`Mapper::decodes_slots`]).
+static NO_SOURCE: Value = Value::Null;
 
 /// A source path and the slot of its first key in `Compiled::top_keys`.
 pub(crate) struct SlotPath {
@@ -120,6 +130,16 @@ impl<'v> Resolver<'v> {
             _ => None,
         };
         Self { source, slots }
+    }
+
+    /// Resolves against the top-level values a [`RecordSeed`](super::RecordSeed)
+    /// decoded into the mapper's slots: the same answers as [`new`](Self::new) over
+    /// an object holding those values, without the object.
+    pub(crate) fn from_slots(slots: &'v [Option<Value>; MAX_SLOTS]) -> Self {
+        Self {
+            source: &NO_SOURCE,
+            slots: Some(std::array::from_fn(|i| slots[i].as_ref())),
+        }
     }
 
     /// The top-level value `path` starts at, when the merged first-key pass found
@@ -365,6 +385,11 @@ impl Mapper {
         let mut external_id = SlotPath::new(&mapping.external_id);
         let mut created_at = mapping.created_at.as_ref().map(SlotPath::new);
         let mut updated_at = mapping.updated_at.as_ref().map(SlotPath::new);
+        let reads_whole_source = fields.iter().any(|f| {
+            f.transforms
+                .iter()
+                .any(|(_, t)| matches!(t, CompiledTransform::Coalesce { .. }))
+        });
         let top_keys = assign_slots(
             std::iter::once(&mut external_id)
                 .chain(created_at.as_mut())
@@ -385,6 +410,7 @@ impl Mapper {
                 fields,
                 sorted_flat,
                 top_keys,
+                reads_whole_source,
                 field_rules,
                 relationships,
                 filters,
@@ -493,14 +519,56 @@ impl Mapper {
         Ok(Some(draft.into_record(target_type, connector, None)))
     }
 
+    /// The sorted first keys a [`RecordSeed`](super::RecordSeed) decodes into
+    /// slots, when the mapper can map from them: every path it reads starts with
+    /// one of them, no `coalesce` reads the whole source, and the source is not
+    /// kept as `raw`. `None`: the seed decodes the whole source.
+    pub(crate) fn decodes_slots(&self) -> Option<&[String]> {
+        if self.keep_raw || self.inner.reads_whole_source {
+            return None;
+        }
+        self.inner.top_keys.as_deref()
+    }
+
+    /// [`map_owned`](Self::map_owned) of an object whose top-level values are in
+    /// `slots` (by [`decodes_slots`](Self::decodes_slots)' keys) and which has no
+    /// other keys the mapping reads.
+    pub(crate) fn map_slots(&self, mut slots: Slots, connector: Name) -> Result<Option<Record>> {
+        let draft = {
+            let resolver = Resolver::from_slots(&slots);
+            self.draft_with(&resolver, &NO_SOURCE, &connector, true)?
+        };
+        let Some(mut draft) = draft else {
+            return Ok(None);
+        };
+        draft.take_from_slots(&mut slots);
+        Ok(Some(draft.into_record(
+            &self.inner.target_type,
+            connector,
+            None,
+        )))
+    }
+
     /// Everything [`map`](Self::map) decides about one source, short of building
     /// the record. With `movable`, values found unchanged in the source are left
     /// there and named by address in [`Draft::found`], for
     /// [`Draft::take_from`] to move out once the source is no longer borrowed.
     fn draft(&self, source: &Value, connector: &Name, movable: bool) -> Result<Option<Draft>> {
+        let resolver = Resolver::new(source, self.inner.top_keys.as_deref());
+        self.draft_with(&resolver, source, connector, movable)
+    }
+
+    /// [`draft`](Self::draft) through `resolver`; `source` is the whole source,
+    /// which only `coalesce` reads.
+    fn draft_with<'v>(
+        &self,
+        resolver: &Resolver<'v>,
+        source: &'v Value,
+        connector: &Name,
+        movable: bool,
+    ) -> Result<Option<Draft>> {
         let c = &*self.inner;
-        let resolver = Resolver::new(source, c.top_keys.as_deref());
-        if !c.filters.iter().all(|f| f.matches(&resolver)) {
+        if !c.filters.iter().all(|f| f.matches(resolver)) {
             return Ok(None);
         }
         let mut errors = Vec::new();
@@ -614,8 +682,8 @@ impl Mapper {
         rule_errors.sort_by_key(|(index, _)| *index);
         errors.extend(rule_errors.into_iter().map(|(_, error)| error));
 
-        let created_at = timestamp(c.created_at.as_ref(), &resolver, &mut errors);
-        let updated_at = timestamp(c.updated_at.as_ref(), &resolver, &mut errors);
+        let created_at = timestamp(c.created_at.as_ref(), resolver, &mut errors);
+        let updated_at = timestamp(c.updated_at.as_ref(), resolver, &mut errors);
 
         let mut relationships = Vec::new();
         if let Some(id) = &external_id {
@@ -623,7 +691,7 @@ impl Mapper {
                 rel.extract(
                     &c.target_type,
                     id,
-                    &resolver,
+                    resolver,
                     &mut relationships,
                     &mut errors,
                 );
@@ -740,14 +808,7 @@ impl Draft {
         }
         let mut found = std::mem::take(&mut self.found);
         if let Value::Object(map) = source {
-            for value in map.values_mut() {
-                if found.is_empty() {
-                    break;
-                }
-                if found.iter().any(|f| f.within.is_some_and(|w| w.is(value))) {
-                    self.take_in(value, &mut found);
-                }
-            }
+            self.take_within(map.values_mut(), &mut found);
         }
         if !found.is_empty() {
             self.take_in(source, &mut found);
@@ -755,6 +816,40 @@ impl Draft {
         // Every address came from borrowing `source`, so all were found; should one
         // not be, its place keeps the draft's value rather than panicking.
         debug_assert!(found.is_empty(), "every value found in the source is taken");
+    }
+
+    /// [`take_from`](Self::take_from) for a draft made from decoded slots: the
+    /// slots are the whole source.
+    fn take_from_slots(&mut self, slots: &mut Slots) {
+        if self.found.is_empty() {
+            return;
+        }
+        let mut found = std::mem::take(&mut self.found);
+        self.take_within(slots.iter_mut().flatten(), &mut found);
+        for value in slots.iter_mut().flatten() {
+            if found.is_empty() {
+                break;
+            }
+            self.take_in(value, &mut found);
+        }
+        debug_assert!(found.is_empty(), "every value found in the slots is taken");
+    }
+
+    /// Takes what `found` names from the top-level values its fields' paths start
+    /// at, where it most likely lies.
+    fn take_within<'a>(
+        &mut self,
+        top_level: impl Iterator<Item = &'a mut Value>,
+        found: &mut Vec<Found>,
+    ) {
+        for value in top_level {
+            if found.is_empty() {
+                break;
+            }
+            if found.iter().any(|f| f.within.is_some_and(|w| w.is(value))) {
+                self.take_in(value, found);
+            }
+        }
     }
 
     fn take_in(&mut self, node: &mut Value, found: &mut Vec<Found>) {

@@ -43,6 +43,7 @@ mod model;
 mod overrides;
 mod path;
 mod schema;
+mod seed;
 mod transform;
 pub mod typed;
 mod validate;
@@ -56,5 +57,6 @@ pub use model::{
 pub use overrides::MappingOverride;
 pub use path::FieldPath;
 pub use schema::{EntitySchema, SchemaField, SchemaRelationship};
+pub use seed::RecordSeed;
 pub use transform::{RuleFn, TransformFn, TransformRegistry};
 pub use typed::TypedMapping;
