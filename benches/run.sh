@@ -35,12 +35,12 @@ run() { # contender style records [concurrency] [distinct pages]
 for rep in $(seq "$REPS"); do
     echo "== round $rep/$REPS: whole syncs (load $(load))" >&2
     for style in next offset; do
-        for c in floor floor-value sdk-items sdk-value sdk-dynamic sdk-derived-value sdk-typed; do
+        for c in floor floor-value sdk-items sdk-value sdk-dynamic sdk-dynamic-value sdk-derived-value sdk-typed; do
             run "$c" "$style" "$RECORDS" 1
         done
     done
     for conc in 4 8; do
-        for c in floor floor-value sdk-items sdk-value sdk-dynamic sdk-typed; do
+        for c in floor floor-value sdk-items sdk-value sdk-dynamic sdk-dynamic-value sdk-typed; do
             run "$c" offset "$RECORDS" "$conc"
         done
     done

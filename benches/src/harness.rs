@@ -58,8 +58,12 @@ impl Style {
 /// How the benchmark connector maps items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Pages of `Value` through the dynamic `Mapper` (`sync::mapped`).
+    /// Each item decoded straight into a record by the dynamic `Mapper`'s
+    /// `RecordSeed` (`pages_with_seed`).
     Dynamic,
+    /// Each item decoded into a `Value`, then the dynamic `Mapper`'s `map_owned`
+    /// (`pages_with`): what `Dynamic` did before `RecordSeed`.
+    DynamicValue,
     /// Pages of `Value` through the derived conversion (`sync::typed`).
     DerivedFromValue,
     /// Pages decoded straight into [`Issue`], then `into_record`
@@ -149,6 +153,13 @@ impl UniversalConnector for BenchConnector {
         let connector = crate::micro::CONNECTOR;
         let pages = match self.mode {
             Mode::Dynamic => match Issue::mapper() {
+                Ok(mapper) => {
+                    let mapper = mapper.with_raw(options.include_raw);
+                    request.pages_with_seed(mapper.record_seed(connector))
+                }
+                Err(e) => return sync::failed(e),
+            },
+            Mode::DynamicValue => match Issue::mapper() {
                 Ok(mapper) => {
                     let mapper = mapper.with_raw(options.include_raw);
                     request.pages_with(move |raw: Value| mapper.map_owned(raw, connector.clone()))
@@ -394,7 +405,12 @@ mod tests {
             assert_eq!(floor::<Value>(&base, style, 1).await.ok(), Some(300));
             assert_eq!(count_values(&base, style, 1).await.ok(), Some(300));
             assert_eq!(count_items::<Issue>(&base, style, 2).await.ok(), Some(300));
-            for mode in [Mode::Dynamic, Mode::DerivedFromValue, Mode::Typed] {
+            for mode in [
+                Mode::Dynamic,
+                Mode::DynamicValue,
+                Mode::DerivedFromValue,
+                Mode::Typed,
+            ] {
                 let c = BenchConnector::new(&base, style, mode, 2).expect("a connector");
                 assert_eq!(count_fetch(&c).await.ok(), Some(300), "{style:?} {mode:?}");
             }

@@ -5,7 +5,9 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::{Map, Value};
 
 /// Splits a body path (`data.items`, `"@odata.nextLink"`, `data[0].cursor`) into
@@ -90,19 +92,113 @@ pub(crate) struct Envelope<T> {
     pub(crate) rest: Option<Value>,
 }
 
+/// How the items of a page are decoded, one after another, as the array is read.
+pub(crate) trait DecodeItems: Send + Sync + 'static {
+    /// What each item becomes.
+    type Item: Send + 'static;
+
+    /// The name of the type items are decoded into, for decode errors.
+    fn item_type(&self) -> &'static str;
+
+    /// The next item of the array, `None` at its end.
+    fn next_item<'de, A: SeqAccess<'de>>(
+        &self,
+        seq: &mut A,
+    ) -> Result<Option<Self::Item>, A::Error>;
+}
+
+/// Each item decoded into `T`, then turned into `U` by `map` at once (so no
+/// page of `T`s is collected first).
+pub(crate) struct DecodeThenMap<T, F> {
+    map: F,
+    marker: PhantomData<fn() -> T>,
+}
+
+impl<T, F> DecodeThenMap<T, F> {
+    pub(crate) fn new(map: F) -> Self {
+        Self {
+            map,
+            marker: PhantomData,
+        }
+    }
+}
+
+impl<T, U, F> DecodeItems for DecodeThenMap<T, F>
+where
+    T: DeserializeOwned + 'static,
+    U: Send + 'static,
+    F: Fn(T) -> U + Send + Sync + 'static,
+{
+    type Item = U;
+
+    fn item_type(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+
+    fn next_item<'de, A: SeqAccess<'de>>(&self, seq: &mut A) -> Result<Option<U>, A::Error> {
+        Ok(seq.next_element::<T>()?.map(&self.map))
+    }
+}
+
+/// Each item decoded by a seed (`&S: DeserializeSeed`), such as connector-core's
+/// `RecordSeed`.
+pub(crate) struct DecodeWithSeed<S, U> {
+    seed: S,
+    marker: PhantomData<fn() -> U>,
+}
+
+impl<S, U> DecodeWithSeed<S, U> {
+    pub(crate) fn new(seed: S) -> Self {
+        Self {
+            seed,
+            marker: PhantomData,
+        }
+    }
+}
+
+impl<S, U> DecodeItems for DecodeWithSeed<S, U>
+where
+    S: Send + Sync + 'static,
+    U: Send + 'static,
+    for<'a, 'de> &'a S: DeserializeSeed<'de, Value = U>,
+{
+    type Item = U;
+
+    fn item_type(&self) -> &'static str {
+        std::any::type_name::<U>()
+    }
+
+    fn next_item<'de, A: SeqAccess<'de>>(&self, seq: &mut A) -> Result<Option<U>, A::Error> {
+        seq.next_element_seed(&self.seed)
+    }
+}
+
 /// Decodes `body`: the array at `items_path` into `Vec<T>`, and the parts of the
 /// envelope `keep` names. A missing or null item array is an empty page.
-pub(crate) fn decode_page<T: DeserializeOwned>(
+#[cfg(test)]
+pub(crate) fn decode_page<T: DeserializeOwned + Send + 'static>(
     body: &[u8],
     items_path: &[String],
     keep: &Keep,
 ) -> Result<Envelope<T>, serde_json::Error> {
+    decode_page_with(body, items_path, keep, &DecodeThenMap::new(|item: T| item))
+}
+
+/// Decodes `body`: each item of the array at `items_path` by `items`, and the
+/// parts of the envelope `keep` names. A missing or null item array is an empty
+/// page.
+pub(crate) fn decode_page_with<I: DecodeItems>(
+    body: &[u8],
+    items_path: &[String],
+    keep: &Keep,
+    items: &I,
+) -> Result<Envelope<I::Item>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let seed = Seed::<T> {
+    let seed = Seed {
         path: items_path,
         depth: 0,
         keep,
-        marker: PhantomData,
+        items,
     };
     let (items, rest) = seed.deserialize(&mut de)?;
     de.end()?;
@@ -112,32 +208,30 @@ pub(crate) fn decode_page<T: DeserializeOwned>(
     })
 }
 
-struct Seed<'a, T> {
+struct Seed<'a, I> {
     path: &'a [String],
     depth: usize,
     keep: &'a Keep,
-    marker: PhantomData<fn() -> T>,
+    items: &'a I,
 }
 
-impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Seed<'_, T> {
-    type Value = (Vec<T>, Option<Map<String, Value>>);
+impl<'de, I: DecodeItems> DeserializeSeed<'de> for Seed<'_, I> {
+    type Value = (Vec<I::Item>, Option<Map<String, Value>>);
 
     fn deserialize<D: de::Deserializer<'de>>(
         self,
         deserializer: D,
     ) -> Result<Self::Value, D::Error> {
         if self.depth == self.path.len() {
-            let items = Option::<Vec<T>>::deserialize(deserializer)?;
-            return Ok((items.unwrap_or_default(), None));
+            let items = deserializer.deserialize_option(Items { items: self.items })?;
+            return Ok((items, None));
         }
         deserializer.deserialize_any(self)
     }
 }
 
-use serde::Deserialize as _;
-
-impl<'de, T: DeserializeOwned> Visitor<'de> for Seed<'_, T> {
-    type Value = (Vec<T>, Option<Map<String, Value>>);
+impl<'de, I: DecodeItems> Visitor<'de> for Seed<'_, I> {
+    type Value = (Vec<I::Item>, Option<Map<String, Value>>);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -161,11 +255,11 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for Seed<'_, T> {
         let mut rest = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if &key == wanted {
-                let (found, nested) = map.next_value_seed(Seed::<T> {
+                let (found, nested) = map.next_value_seed(Seed {
                     path: self.path,
                     depth: self.depth + 1,
                     keep: self.keep,
-                    marker: PhantomData,
+                    items: self.items,
                 })?;
                 items = found;
                 if let Some(nested) = nested.filter(|n| !n.is_empty()) {
@@ -179,6 +273,42 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for Seed<'_, T> {
             }
         }
         Ok((items, Some(rest)))
+    }
+}
+
+/// The item array (or `null`, no items), each item decoded as it is read.
+struct Items<'a, I> {
+    items: &'a I,
+}
+
+impl<'de, I: DecodeItems> Visitor<'de> for Items<'_, I> {
+    type Value = Vec<I::Item>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(item) = self.items.next_item(&mut seq)? {
+            out.push(item);
+        }
+        Ok(out)
     }
 }
 

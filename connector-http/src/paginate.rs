@@ -61,12 +61,14 @@ use futures::future;
 use futures::stream::{self, BoxStream, StreamExt};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny};
 use serde_json::Value;
 use url::Url;
 
 use crate::client::{HttpClient, RequestBuilder};
-use crate::decode::{Keep, decode_page, split_path};
+use crate::decode::{
+    DecodeItems, DecodeThenMap, DecodeWithSeed, Keep, decode_page_with, split_path,
+};
 use crate::response::decode_error;
 
 pub use connector_core::pagination::{
@@ -237,7 +239,55 @@ impl PaginatedRequest {
         U: Send + 'static,
         F: Fn(T) -> U + Send + Sync + 'static,
     {
-        let map = Arc::new(map);
+        self.pages_decoded(DecodeThenMap::new(map))
+    }
+
+    /// The pages, each item decoded by `seed` (as `(&seed).deserialize(..)`) on
+    /// the task that decodes the page, as [`pages_with`](Self::pages_with) runs its
+    /// function there.
+    ///
+    /// The seed reads each item's JSON itself, so nothing is built in between:
+    /// with connector-core's [`RecordSeed`](connector_core::mapping::RecordSeed)
+    /// (`mapper.record_seed(connector)`), an item becomes a record without first
+    /// becoming a `serde_json::Value`, and the fields the mapping does not read
+    /// are skipped rather than decoded. The records are those of
+    /// `.pages_with(|item: Value| mapper.map_owned(item, connector))`.
+    ///
+    /// An item the seed cannot decode (malformed JSON, or a type the seed
+    /// rejects) fails its page, as an item that does not fit `T` does in
+    /// [`pages_with`](Self::pages_with).
+    ///
+    /// ```no_run
+    /// # async fn run(client: connector_http::HttpClient) -> Result<(), Box<dyn std::error::Error>> {
+    /// use connector_core::mapping::{EntityMapping, FieldPath, Mapper};
+    /// use connector_core::{FetchOptions, Name, sync};
+    /// use connector_http::paginate::{Locator, Pagination};
+    ///
+    /// let options = FetchOptions::new();
+    /// let mapping = EntityMapping::new("user", "USER", "Users", FieldPath::parse("id")?);
+    /// let mapper = Mapper::new(&mapping)?.with_raw(options.include_raw);
+    /// let pages = client
+    ///     .get("/users")
+    ///     .paginate(Pagination::next_url(Locator::body("next")))
+    ///     .at("items")
+    ///     .pages_with_seed(mapper.record_seed(Name::from_static("example")));
+    /// let records = sync::records("users", pages, &options);
+    /// # drop(records);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pages_with_seed<S, U>(self, seed: S) -> BoxStream<'static, Result<Page<U>>>
+    where
+        S: Send + Sync + 'static,
+        U: Send + 'static,
+        for<'a, 'de> &'a S: DeserializeSeed<'de, Value = U>,
+    {
+        self.pages_decoded(DecodeWithSeed::new(seed))
+    }
+
+    /// The pages, each item decoded by `items` on the task that decodes the page.
+    fn pages_decoded<I: DecodeItems>(self, items: I) -> BoxStream<'static, Result<Page<I::Item>>> {
+        let items = Arc::new(items);
         let keep = Arc::new(Keep::new(self.strategy.body_paths()));
         let items_path = Arc::new(split_path(&self.items_path));
         let last_url: Arc<Mutex<Option<Url>>> = Arc::new(Mutex::new(None));
@@ -252,14 +302,10 @@ impl PaginatedRequest {
                 let keep = Arc::clone(&keep);
                 let items_path = Arc::clone(&items_path);
                 let last_url = Arc::clone(&last_url);
-                let map = Arc::clone(&map);
+                let items = Arc::clone(&items);
                 let work = async move {
                     let raw = fetch_raw(template, &page, &last_url).await?;
-                    let page = raw.decode::<T>(&items_path, &keep)?;
-                    Ok(FetchedPage::new(
-                        page.items.into_iter().map(&*map).collect(),
-                        page.signals,
-                    ))
+                    raw.decode(&items_path, &keep, &*items)
                 };
                 if own_task {
                     crate::read_ahead::on_own_task(work).left_future()
@@ -300,15 +346,15 @@ impl PaginatedRequest {
             };
             let items_path = Arc::clone(&items_path);
             let no_envelope = Arc::clone(&no_envelope);
-            let map = Arc::clone(&map);
+            let items = Arc::clone(&items);
             crate::read_ahead::spawn_now(async move {
-                let items = raw.decode::<T>(&items_path, &no_envelope)?.items;
-                Ok(page.with_items(items.into_iter().map(&*map).collect()))
+                let items = raw.decode(&items_path, &no_envelope, &*items)?.items;
+                Ok(page.with_items(items))
             })
         });
         // Like the pages it scans, the stream ends after its first error: a page
         // that does not decode ends it even though later pages were scanned.
-        let decoded = decoded.scan(false, |failed, page: Result<Page<U>>| {
+        let decoded = decoded.scan(false, |failed, page: Result<Page<I::Item>>| {
             let next = (!*failed).then(|| {
                 *failed = page.is_err();
                 page
@@ -403,17 +449,18 @@ impl RawPage {
         self.body.iter().all(u8::is_ascii_whitespace)
     }
 
-    /// Decodes the items into `T` and keeps the envelope fields `keep` names.
-    fn decode<T: DeserializeOwned>(
+    /// Decodes the items by `items` and keeps the envelope fields `keep` names.
+    fn decode<I: DecodeItems>(
         &self,
         items_path: &[String],
         keep: &Keep,
-    ) -> Result<FetchedPage<T, HttpSignals>> {
+        items: &I,
+    ) -> Result<FetchedPage<I::Item, HttpSignals>> {
         if self.is_blank() {
             return Ok(self.signals_only(Vec::new(), None));
         }
-        let envelope = decode_page::<T>(&self.body, items_path, keep)
-            .map_err(|e| self.decode_error::<T>(&e))?;
+        let envelope = decode_page_with(&self.body, items_path, keep, items)
+            .map_err(|e| self.decode_error(&e, items.item_type()))?;
         Ok(self.signals_only(envelope.items, envelope.rest))
     }
 
@@ -425,8 +472,9 @@ impl RawPage {
         if self.is_blank() {
             return Ok(self.signals_only(Vec::new(), None));
         }
-        let envelope = decode_page::<Scanned>(&self.body, items_path, keep)
-            .map_err(|e| self.decode_error::<Scanned>(&e))?;
+        let count = DecodeThenMap::new(|item: Scanned| item);
+        let envelope = decode_page_with(&self.body, items_path, keep, &count)
+            .map_err(|e| self.decode_error(&e, count.item_type()))?;
         let mut items = envelope.items;
         let headers = self.headers.clone();
         if let Some(first) = items.first_mut() {
@@ -451,16 +499,11 @@ impl RawPage {
         )
     }
 
-    fn decode_error<T>(&self, e: &serde_json::Error) -> ConnectorError {
-        decode_error(
-            &self.client,
-            &e.to_string(),
-            std::any::type_name::<T>(),
-            &self.body,
-        )
-        .with_request(self.method.as_str(), &self.url)
-        .with_http_status(self.status.as_u16())
-        .with_context("page", self.index)
+    fn decode_error(&self, e: &serde_json::Error, item_type: &str) -> ConnectorError {
+        decode_error(&self.client, &e.to_string(), item_type, &self.body)
+            .with_request(self.method.as_str(), &self.url)
+            .with_http_status(self.status.as_u16())
+            .with_context("page", self.index)
     }
 }
 

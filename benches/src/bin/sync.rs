@@ -12,7 +12,9 @@
 //! (the same into `serde_json::Value`), `sdk-items` (paginate yielding typed
 //! items, no records: the floor's work through the SDK), `sdk-value` (paginate
 //! yielding `Value`),
-//! `sdk-dynamic` (paginate + dynamic `Mapper`), `sdk-derived-value` (paginate +
+//! `sdk-dynamic` (paginate + the dynamic `Mapper`'s `RecordSeed`, decoding each
+//! item straight into a record), `sdk-dynamic-value` (paginate into `Value`s +
+//! `Mapper::map_owned`), `sdk-derived-value` (paginate +
 //! derived conversion from `Value`), `sdk-typed` (typed decoding + derived
 //! `into_record`), `import-sqlite` (the import pipeline into the SQLite store),
 //! `import-count` (the import pipeline into a counting sink).
@@ -76,6 +78,10 @@ fn run(args: &[String]) {
             "sdk-items" => harness::count_items::<Issue>(&base, style, concurrency).await,
             "sdk-dynamic" => {
                 let c = BenchConnector::new(&base, style, Mode::Dynamic, concurrency)?;
+                harness::count_fetch(&c).await
+            }
+            "sdk-dynamic-value" => {
+                let c = BenchConnector::new(&base, style, Mode::DynamicValue, concurrency)?;
                 harness::count_fetch(&c).await
             }
             "sdk-derived-value" => {
@@ -260,7 +266,8 @@ fn report(path: &str) {
         ("floor-value", "hand-written reqwest + serde_json (Value)"),
         ("sdk-items", "SDK paginate -> typed items (no records)"),
         ("sdk-value", "SDK paginate -> Value"),
-        ("sdk-dynamic", "SDK paginate + dynamic Mapper"),
+        ("sdk-dynamic", "SDK paginate + dynamic Mapper (seed)"),
+        ("sdk-dynamic-value", "SDK paginate + dynamic Mapper (Value)"),
         ("sdk-derived-value", "SDK paginate + derived from Value"),
         ("sdk-typed", "SDK typed decoding + derived into_record"),
     ];
@@ -308,7 +315,8 @@ fn report(path: &str) {
                 ("floor-value", "hand-written concurrent reqwest (Value)"),
                 ("sdk-items", "SDK paginate -> typed items"),
                 ("sdk-value", "SDK paginate -> Value"),
-                ("sdk-dynamic", "SDK paginate + dynamic Mapper"),
+                ("sdk-dynamic", "SDK paginate + dynamic Mapper (seed)"),
+                ("sdk-dynamic-value", "SDK paginate + dynamic Mapper (Value)"),
                 ("sdk-typed", "SDK typed decoding + derived"),
             ],
         );

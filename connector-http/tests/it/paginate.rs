@@ -743,3 +743,94 @@ async fn pages_with_maps_pages_in_flight_and_keeps_their_order() {
         .unwrap();
     assert_eq!(doubled, vec![2, 4, 6, 8, 10]);
 }
+
+#[tokio::test]
+async fn pages_with_seed_gives_the_records_of_map_owned_in_every_read_mode() {
+    use connector_core::mapping::{EntityMapping, FieldMapping, FieldPath, Mapper};
+
+    let server = server().await;
+    ten_pages(&server).await;
+    let mapping =
+        EntityMapping::new("item", "ITEM", "Items", FieldPath::parse("id").unwrap()).with_field(
+            FieldMapping::new(FieldPath::parse("name").unwrap(), "title"),
+        );
+    let mapper = Mapper::new(&mapping).unwrap();
+    let client = client(&server).build().unwrap();
+    for read_ahead in [0, 1, 2] {
+        let request = || {
+            client
+                .get("/items?page=1")
+                .paginate(NextUrlPagination::new(Locator::body("next")))
+                .read_ahead(read_ahead)
+                .at("items")
+        };
+        let seeded: Vec<_> = request()
+            .pages_with_seed(mapper.record_seed("acme"))
+            .map_ok(|page| page.into_items())
+            .try_concat()
+            .await
+            .unwrap();
+        let owned = mapper.clone();
+        let mapped: Vec<_> = request()
+            .pages_with(move |item: Value| owned.map_owned(item, "acme"))
+            .map_ok(|page| page.into_items())
+            .try_concat()
+            .await
+            .unwrap();
+        assert_eq!(seeded.len(), 10, "read_ahead {read_ahead}");
+        let seeded: Vec<_> = seeded.into_iter().map(|r| r.unwrap().unwrap()).collect();
+        let mapped: Vec<_> = mapped.into_iter().map(|r| r.unwrap().unwrap()).collect();
+        assert_eq!(seeded, mapped, "read_ahead {read_ahead}");
+        assert_eq!(seeded[9].external_id, "10");
+        assert_eq!(seeded[9].field("title"), Some(&json!("item 10")));
+    }
+}
+
+#[tokio::test]
+async fn pages_with_seed_maps_pages_in_flight_and_fails_a_page_with_malformed_json() {
+    use connector_core::mapping::{EntityMapping, FieldPath, Mapper};
+
+    let server = server().await;
+    for offset in [0u64, 2, 4] {
+        let body = if offset == 4 {
+            // The page's JSON is broken inside an item.
+            r#"{"total": 6, "rows": [{"id": 5}, {"id": 6, "name": tru}]}"#.to_owned()
+        } else {
+            json!({"total": 6, "rows": items(&[offset + 1, offset + 2])}).to_string()
+        };
+        Mock::given(path("/rows"))
+            .and(query_param("offset", offset.to_string()))
+            .respond_with(ResponseTemplate::new(200).set_body_string(body))
+            .mount(&server)
+            .await;
+    }
+    let mapping = EntityMapping::new("row", "ROW", "Rows", FieldPath::parse("id").unwrap());
+    let mapper = Mapper::new(&mapping).unwrap();
+    let client = client(&server).build().unwrap();
+    let mut pages = client
+        .get("/rows")
+        .paginate(OffsetPagination::default().with_end(EndCondition::Total(Locator::body("total"))))
+        .page_size(2)
+        .concurrency(3)
+        .at("rows")
+        .pages_with_seed(mapper.record_seed("acme"));
+    let mut ids = Vec::new();
+    let err = loop {
+        match pages.try_next().await {
+            Ok(Some(page)) => ids.extend(
+                page.into_items()
+                    .into_iter()
+                    .map(|r| r.unwrap().unwrap().external_id),
+            ),
+            Ok(None) => panic!("the broken page must fail"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(ids, ["1", "2", "3", "4"]);
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(
+        err.to_string().contains("Record"),
+        "names the item type: {err}"
+    );
+    assert!(err.to_string().contains("page: 2"), "names the page: {err}");
+}

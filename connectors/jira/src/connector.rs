@@ -230,10 +230,9 @@ impl JiraConnector {
             )
             .resume_from(options.resume_cursor().map(str::to_owned))
             .at("values")
-            // Each project is mapped on the task that decoded its page.
-            .pages_with(move |raw: Value| {
-                mapper.map_owned(raw, connector_core::Name::from_static(crate::ID))
-            });
+            // Each project is decoded straight into its record on the task
+            // that decodes its page.
+            .pages_with_seed(mapper.record_seed(connector_core::Name::from_static(crate::ID)));
         let entity = PROJECTS.to_owned();
         // Projects have no change time: every read is full, whatever the options say.
         let mut full = options;

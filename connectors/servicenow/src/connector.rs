@@ -495,11 +495,10 @@ impl UniversalConnector for ServiceNowConnector {
             .resume_from(options.resume_cursor().map(str::to_owned))
             .concurrency(options.concurrency.unwrap_or(1).max(1))
             .at("result")
-            // Each row is mapped on the task that decoded its page; without
-            // `raw` kept, the record's values move out of the row.
-            .pages_with(move |row: Value| {
-                mapper.map_owned(row, connector_core::Name::from_static(CONNECTOR_ID))
-            });
+            // Each row is decoded straight into its record on the task that
+            // decodes its page: only the fields the mapping reads are decoded
+            // (the whole row when `raw` is kept).
+            .pages_with_seed(mapper.record_seed(connector_core::Name::from_static(CONNECTOR_ID)));
         stream::unfold((pages, state), |(mut pages, mut state)| async move {
             if state.done {
                 return None;
