@@ -193,19 +193,31 @@ pub(crate) fn decode_page_with<I: DecodeItems>(
     keep: &Keep,
     items: &I,
 ) -> Result<Envelope<I::Item>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(body);
     let seed = Seed {
         path: items_path,
         depth: 0,
         keep,
         items,
     };
-    let (items, rest) = seed.deserialize(&mut de)?;
-    de.end()?;
+    // A body checked as UTF-8 once (fast for ASCII) is read as `str`: serde_json
+    // then does not check each string it decodes again.
+    let (items, rest) = match std::str::from_utf8(body) {
+        Ok(text) => decode_from(&mut serde_json::Deserializer::from_str(text), seed)?,
+        Err(_) => decode_from(&mut serde_json::Deserializer::from_slice(body), seed)?,
+    };
     Ok(Envelope {
         items,
         rest: rest.map(Value::Object),
     })
+}
+
+fn decode_from<'de, R: serde_json::de::Read<'de>, I: DecodeItems>(
+    de: &mut serde_json::Deserializer<R>,
+    seed: Seed<'_, I>,
+) -> Result<(Vec<I::Item>, Option<Map<String, Value>>), serde_json::Error> {
+    let decoded = seed.deserialize(&mut *de)?;
+    de.end()?;
+    Ok(decoded)
 }
 
 struct Seed<'a, I> {
@@ -376,6 +388,28 @@ mod tests {
         let page: Envelope<User> =
             decode_page(br#"{"value":null}"#, &split_path("value"), &Keep::default()).unwrap();
         assert!(page.items.is_empty());
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_read_as_bytes_with_the_same_result() {
+        // Invalid UTF-8 in an envelope field nobody reads: the body is decoded
+        // from bytes, which skips that field as before.
+        let mut body = br#"{"skipped":"x"#.to_vec();
+        body.push(0xff);
+        body.extend_from_slice(br#"","value":[{"id":1},{"id":2}]}"#);
+        let page: Envelope<User> =
+            decode_page(&body, &split_path("value"), &Keep::default()).unwrap();
+        assert_eq!(page.items, vec![User { id: 1 }, User { id: 2 }]);
+        // In an item it is an error, as it was.
+        let mut body = br#"{"value":[{"id":1,"name":"x"#.to_vec();
+        body.push(0xff);
+        body.extend_from_slice(br#""}]}"#);
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Named {
+            name: String,
+        }
+        assert!(decode_page::<Named>(&body, &split_path("value"), &Keep::default()).is_err());
     }
 
     #[test]

@@ -854,7 +854,10 @@ impl Draft {
 
     fn take_in(&mut self, node: &mut Value, found: &mut Vec<Found>) {
         if found.iter().any(|f| f.at.is(node)) {
-            self.copy_inside(node, found);
+            // Anything else still wanted may lie inside `node`: copy it first.
+            if found.iter().any(|f| !f.at.is(node)) {
+                self.copy_inside(node, found);
+            }
             // Copies for all places but the last that want this value; the last
             // takes it.
             while let Some(i) = found.iter().position(|f| f.at.is(node)) {
