@@ -211,10 +211,13 @@ pub(crate) fn decode_page_with<I: DecodeItems>(
     })
 }
 
+/// A page's items and the envelope fields kept.
+type Decoded<T> = (Vec<T>, Option<Map<String, Value>>);
+
 fn decode_from<'de, R: serde_json::de::Read<'de>, I: DecodeItems>(
     de: &mut serde_json::Deserializer<R>,
     seed: Seed<'_, I>,
-) -> Result<(Vec<I::Item>, Option<Map<String, Value>>), serde_json::Error> {
+) -> Result<Decoded<I::Item>, serde_json::Error> {
     let decoded = seed.deserialize(&mut *de)?;
     de.end()?;
     Ok(decoded)
@@ -228,7 +231,7 @@ struct Seed<'a, I> {
 }
 
 impl<'de, I: DecodeItems> DeserializeSeed<'de> for Seed<'_, I> {
-    type Value = (Vec<I::Item>, Option<Map<String, Value>>);
+    type Value = Decoded<I::Item>;
 
     fn deserialize<D: de::Deserializer<'de>>(
         self,
@@ -243,7 +246,7 @@ impl<'de, I: DecodeItems> DeserializeSeed<'de> for Seed<'_, I> {
 }
 
 impl<'de, I: DecodeItems> Visitor<'de> for Seed<'_, I> {
-    type Value = (Vec<I::Item>, Option<Map<String, Value>>);
+    type Value = Decoded<I::Item>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
