@@ -23,6 +23,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use connector_core::chrono::{DateTime, Utc};
 use connector_core::futures::stream::{self, BoxStream, StreamExt};
+use connector_core::mapping::{FieldPath, FilterOp, FilterRule, RecordSeed, TypedMapping};
 use connector_core::pagination::parse_link_header;
 use connector_core::serde_json::Value;
 use connector_core::{
@@ -32,6 +33,7 @@ use connector_core::{
 };
 use connector_http::HttpClient;
 use connector_http::paginate::{LinkHeaderPagination, Param};
+use serde::de::DeserializeSeed;
 use serde::{Deserialize, Serialize};
 
 use crate::client::{self, API_VERSION};
@@ -509,13 +511,12 @@ struct Run<'a> {
     mapper: Mapper,
     segments: Vec<Segment>,
     segment: usize,
-    /// The segment's pages, each item already mapped by an [`ItemMapper`].
+    /// The segment's pages, each item already mapped by an [`ItemSeed`].
     pages: Option<MappedPages>,
     resume_next: Option<String>,
     since: Option<DateTime<Utc>>,
     max_seen: Option<DateTime<Utc>>,
     page_size: u32,
-    include_raw: bool,
     remaining: Option<u64>,
     repository_id: Option<String>,
     finished: bool,
@@ -558,7 +559,7 @@ impl<'a> Run<'a> {
             connector,
             kind,
             entity: mapping.source_type.clone(),
-            mapper: connector.mappers[index].clone(),
+            mapper: read_mapper(connector, kind, index, options)?,
             segments,
             segment,
             pages: None,
@@ -569,7 +570,6 @@ impl<'a> Run<'a> {
                 .page_size
                 .unwrap_or(MAX_PAGE_SIZE)
                 .clamp(1, MAX_PAGE_SIZE),
-            include_raw: options.include_raw,
             remaining: options.limit,
             repository_id: None,
             finished: false,
@@ -627,11 +627,12 @@ impl<'a> Run<'a> {
                         since.to_rfc3339_opts(connector_core::chrono::SecondsFormat::Secs, true),
                     ));
                 }
-                // Items are mapped on the tasks that decode their pages.
-                let items = ItemMapper {
-                    mapper: self.mapper.clone().with_raw(self.include_raw),
-                    skip_pull_requests: self.kind == Entity::Issues
-                        && !self.connector.settings.include_pull_requests,
+                // Items are decoded straight into records on the tasks that
+                // decode their pages.
+                let items = ItemSeed {
+                    seed: self
+                        .mapper
+                        .record_seed(connector_core::Name::from_static(crate::ID)),
                     part_of: self
                         .repository_id
                         .clone()
@@ -648,7 +649,7 @@ impl<'a> Run<'a> {
                     )
                     .page_size(self.page_size)
                     .resume_from(self.resume_next.take())
-                    .pages_with(move |raw: Value| items.map(raw));
+                    .pages_with_seed(items);
                 self.pages = Some(pages);
             }
             let next = match self.pages.as_mut() {
@@ -718,38 +719,68 @@ impl<'a> Run<'a> {
     }
 }
 
-/// Maps one item of a read, on the task that decoded its page: skips pull
-/// requests when they are not wanted, maps with the entity's mapper (which keeps
-/// the raw object when asked to, and otherwise moves the record's values out of
-/// the item), and links an issue to its repository.
-struct ItemMapper {
-    mapper: Mapper,
-    skip_pull_requests: bool,
+/// The mapper of one read: the entity's, keeping raw objects when asked to, and
+/// for issues without pull requests, with a filter that skips an item carrying a
+/// `pull_request` object (the issues API lists pull requests as issues).
+fn read_mapper(
+    connector: &GithubConnector,
+    kind: Entity,
+    index: usize,
+    options: &FetchOptions,
+) -> Result<Mapper> {
+    let mapper = &connector.mappers[index];
+    let mapper = if kind == Entity::Issues && !connector.settings.include_pull_requests {
+        let mut mapping = mapper.mapping().clone();
+        mapping.filters.push(FilterRule {
+            field: FieldPath::key("pull_request"),
+            op: FilterOp::Missing,
+            value: None,
+        });
+        Mapper::with_registry(
+            &mapping,
+            &<crate::mapping::Issue as TypedMapping>::transform_registry(),
+        )?
+    } else {
+        mapper.clone()
+    };
+    Ok(mapper.with_raw(options.include_raw))
+}
+
+/// Decodes one item of a read into its record, on the task that decoded its
+/// page: the read's mapper decodes only the fields it reads (the whole item when
+/// raw objects are kept), and an issue is linked to its repository.
+struct ItemSeed {
+    seed: RecordSeed,
     /// The repository an issue is `PART_OF`, for issues.
     part_of: Option<String>,
 }
 
-impl ItemMapper {
-    fn map(&self, raw: Value) -> Result<Option<Record>> {
-        if self.skip_pull_requests && raw.get("pull_request").is_some() {
-            return Ok(None);
-        }
-        let connector = connector_core::Name::from_static(crate::ID);
-        let Some(mut record) = self.mapper.map_owned(raw, connector)? else {
-            return Ok(None);
+impl<'de> DeserializeSeed<'de> for &ItemSeed {
+    type Value = Result<Option<Record>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        let record = (&self.seed).deserialize(deserializer)?;
+        Ok(record.map(|record| record.map(|record| self.link(record))))
+    }
+}
+
+impl ItemSeed {
+    fn link(&self, record: Record) -> Record {
+        let Some(repo) = &self.part_of else {
+            return record;
         };
-        if let Some(repo) = &self.part_of {
-            let from = (record.entity_type.clone(), record.external_id.clone());
-            record = record.with_relationship(Relationship::new(
-                from,
-                RelationshipKind::Other("PART_OF".to_owned()),
-                (
-                    connector_core::Name::from_static("REPOSITORY"),
-                    repo.clone(),
-                ),
-            ));
-        }
-        Ok(Some(record))
+        let from = (record.entity_type.clone(), record.external_id.clone());
+        record.with_relationship(Relationship::new(
+            from,
+            RelationshipKind::Other("PART_OF".to_owned()),
+            (
+                connector_core::Name::from_static("REPOSITORY"),
+                repo.clone(),
+            ),
+        ))
     }
 }
 
