@@ -143,21 +143,43 @@ impl MappingCase {
             MappingCase::GithubFlatDerived | MappingCase::GithubTypedIntoRecord => {
                 Box::new(|v| Issue::map_source(v, CONNECTOR).is_ok())
             }
-            MappingCase::ServiceNowDynamicOwned
-            | MappingCase::GithubFlatDynamicOwned
-            | MappingCase::ServiceNowJsonValue
-            | MappingCase::GithubFlatJsonValue => {
+            MappingCase::ServiceNowDynamicOwned | MappingCase::GithubFlatDynamicOwned => {
                 let mapper = self.owned_mapper();
                 Box::new(move |v| matches!(mapper.map_owned(v.clone(), CONNECTOR), Ok(Some(_))))
             }
-            MappingCase::ServiceNowJsonSeed | MappingCase::GithubFlatJsonSeed => {
-                let seed = self.owned_mapper().record_seed(CONNECTOR);
-                Box::new(move |v| {
-                    let text = v.to_string();
-                    let mut json = serde_json::Deserializer::from_str(&text);
-                    matches!((&seed).deserialize(&mut json), Ok(Ok(Some(_))))
-                })
+            // The source printed as JSON first (untimed in `mapping_rounds`).
+            MappingCase::ServiceNowJsonValue
+            | MappingCase::GithubFlatJsonValue
+            | MappingCase::ServiceNowJsonSeed
+            | MappingCase::GithubFlatJsonSeed => {
+                let map = self.text_mapper();
+                Box::new(move |v| map(&v.to_string()))
             }
+        }
+    }
+
+    /// For the JSON cases: a function decoding one source from its JSON text and
+    /// mapping it (a `Value` then `map_owned`, or `Mapper::record_seed`).
+    ///
+    /// # Panics
+    ///
+    /// When the mapping does not compile, or the text is not JSON.
+    fn text_mapper(self) -> Box<dyn Fn(&str) -> bool> {
+        let mapper = self.owned_mapper();
+        if matches!(
+            self,
+            MappingCase::ServiceNowJsonSeed | MappingCase::GithubFlatJsonSeed
+        ) {
+            let seed = mapper.record_seed(CONNECTOR);
+            Box::new(move |text| {
+                let mut json = serde_json::Deserializer::from_str(text);
+                matches!((&seed).deserialize(&mut json), Ok(Ok(Some(_))))
+            })
+        } else {
+            Box::new(move |text| {
+                let source: Value = serde_json::from_str(text).expect("JSON");
+                matches!(mapper.map_owned(source, CONNECTOR), Ok(Some(_)))
+            })
         }
     }
 }
@@ -187,17 +209,31 @@ pub fn mapping_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec
     ) {
         return json_rounds(case, rounds, per_round);
     }
-    let sources = case.sources();
     let map = case.mapper();
-    // Warm up.
-    for s in &sources {
-        assert!(map(black_box(s)), "{} maps its sources", case.name());
+    cycled_rounds(case, rounds, per_round, &case.sources(), |s| map(s))
+}
+
+/// Records per second of `rounds` rounds of `per_round` calls of `map`, cycling
+/// through `inputs` (each mapped once untimed first, which must succeed).
+fn cycled_rounds<T: ?Sized, I: std::borrow::Borrow<T>>(
+    case: MappingCase,
+    rounds: usize,
+    per_round: usize,
+    inputs: &[I],
+    map: impl Fn(&T) -> bool,
+) -> Vec<f64> {
+    for input in inputs {
+        assert!(
+            map(black_box(input.borrow())),
+            "{} maps its sources",
+            case.name()
+        );
     }
     (0..rounds)
         .map(|_| {
             let started = Instant::now();
-            for s in sources.iter().cycle().take(per_round) {
-                black_box(map(black_box(s)));
+            for input in inputs.iter().cycle().take(per_round) {
+                black_box(map(black_box(input.borrow())));
             }
             per_round as f64 / started.elapsed().as_secs_f64()
         })
@@ -525,33 +561,8 @@ fn owned_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec<f64> 
 /// dropping the record and what is left of the source.
 fn json_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec<f64> {
     let texts: Vec<String> = case.sources().iter().map(Value::to_string).collect();
-    let mapper = case.owned_mapper();
-    let seed = mapper.record_seed(CONNECTOR);
-    let by_seed = matches!(
-        case,
-        MappingCase::ServiceNowJsonSeed | MappingCase::GithubFlatJsonSeed
-    );
-    let map = |text: &str| -> bool {
-        if by_seed {
-            let mut json = serde_json::Deserializer::from_str(text);
-            matches!((&seed).deserialize(&mut json), Ok(Ok(Some(_))))
-        } else {
-            let source: Value = serde_json::from_str(text).expect("JSON");
-            matches!(mapper.map_owned(source, CONNECTOR), Ok(Some(_)))
-        }
-    };
-    for text in &texts {
-        assert!(map(text), "{} maps its sources", case.name());
-    }
-    (0..rounds)
-        .map(|_| {
-            let started = Instant::now();
-            for text in texts.iter().cycle().take(per_round) {
-                black_box(map(black_box(text)));
-            }
-            per_round as f64 / started.elapsed().as_secs_f64()
-        })
-        .collect()
+    let map = case.text_mapper();
+    cycled_rounds::<str, _>(case, rounds, per_round, &texts, |t| map(t))
 }
 
 fn into_record_rounds(rounds: usize, per_round: usize) -> Vec<f64> {
