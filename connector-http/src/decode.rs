@@ -164,8 +164,9 @@ where
 {
     type Item = U;
 
+    /// The seed's type (`RecordSeed`): what the items did not match.
     fn item_type(&self) -> &'static str {
-        std::any::type_name::<U>()
+        std::any::type_name::<S>()
     }
 
     fn next_item<'de, A: SeqAccess<'de>>(&self, seq: &mut A) -> Result<Option<U>, A::Error> {

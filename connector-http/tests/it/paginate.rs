@@ -829,8 +829,9 @@ async fn pages_with_seed_maps_pages_in_flight_and_fails_a_page_with_malformed_js
     assert_eq!(ids, ["1", "2", "3", "4"]);
     assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
     assert!(
-        err.to_string().contains("Record"),
-        "names the item type: {err}"
+        err.to_string()
+            .contains("the response body does not match RecordSeed"),
+        "names what decodes the items: {err}"
     );
     assert!(err.to_string().contains("page: 2"), "names the page: {err}");
 }
