@@ -165,12 +165,14 @@ fn servicenow_common() -> Vec<Field> {
     ]
 }
 
-/// Runs `cases` random sources through both conversions (the dynamic one both
-/// borrowing the source and consuming a copy of it, `Mapper::map_owned`); all
-/// must agree, and both outcomes (a record, an error) must occur often enough to
-/// mean something.
+/// Runs `cases` random sources through both conversions (the dynamic one
+/// borrowing the source, consuming a copy of it with `Mapper::map_owned`, and
+/// decoding the source's JSON text with `Mapper::record_seed`); all must agree,
+/// and both outcomes (a record, an error) must occur often enough to mean
+/// something.
 fn agree<T: TypedMapping>(strategy: impl Strategy<Value = Value>) {
     let mapper = T::mapper().expect("the derived descriptor compiles");
+    let seed = mapper.record_seed("c");
     let (ok, err) = (Cell::new(0u32), Cell::new(0u32));
     let mut runner = TestRunner::new(Config {
         cases: 500,
@@ -180,8 +182,13 @@ fn agree<T: TypedMapping>(strategy: impl Strategy<Value = Value>) {
     let result = runner.run(&strategy, |source| {
         let typed = T::map_source(&source, "c");
         let dynamic = mapper.map(&source, "c");
+        let text = source.to_string();
         let dynamic_owned = mapper.map_owned(source, "c");
         prop_assert_eq!(format!("{dynamic:?}"), format!("{dynamic_owned:?}"));
+        let mut json = connector_core::serde_json::Deserializer::from_str(&text);
+        let seeded = serde::de::DeserializeSeed::deserialize(&seed, &mut json)
+            .expect("the source's own JSON decodes");
+        prop_assert_eq!(format!("{dynamic:?}"), format!("{seeded:?}"));
         match (typed, dynamic) {
             (Ok(typed), Ok(Some(dynamic))) => {
                 ok.set(ok.get() + 1);
