@@ -35,18 +35,22 @@ run() { # contender style records [concurrency] [distinct pages]
 for rep in $(seq "$REPS"); do
     echo "== round $rep/$REPS: whole syncs (load $(load))" >&2
     for style in next offset; do
-        for c in floor floor-value sdk-items sdk-value sdk-dynamic sdk-dynamic-value sdk-derived-value sdk-typed; do
+        for c in floor floor-value sdk-items sdk-value sdk-dynamic sdk-dynamic-value sdk-derived-value sdk-typed \
+                 floor+task sdk-dynamic+task sdk-typed+task; do
             run "$c" "$style" "$RECORDS" 1
         done
     done
     for conc in 4 8; do
-        for c in floor floor-value sdk-items sdk-value sdk-dynamic sdk-dynamic-value sdk-typed; do
+        for c in floor floor-value sdk-items sdk-value sdk-dynamic sdk-dynamic-value sdk-typed \
+                 floor+task sdk-dynamic+task sdk-typed+task; do
             run "$c" offset "$RECORDS" "$conc"
         done
     done
     # The import is paired with a floor run just before it (its ratio is per pair).
     run floor next "$RECORDS" 1
     run import-sqlite next "$RECORDS" 1
+    run floor+task next "$RECORDS" 1
+    run import-sqlite+task next "$RECORDS" 1
     run import-count next "$RECORDS" 1
     # The server holds 2,000 distinct pages and repeats them (ids repeat; the
     # counting sink does not care).

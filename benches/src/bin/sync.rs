@@ -17,7 +17,9 @@
 //! `Mapper::map_owned`), `sdk-derived-value` (paginate +
 //! derived conversion from `Value`), `sdk-typed` (typed decoding + derived
 //! `into_record`), `import-sqlite` (the import pipeline into the SQLite store),
-//! `import-count` (the import pipeline into a counting sink).
+//! `import-count` (the import pipeline into a counting sink). `<contender>+task`
+//! runs a contender as a task spawned on the runtime instead of on the thread
+//! that calls `block_on`; its ratio is taken against `floor+task`.
 //!
 //! Prints one line: `RESULT contender=.. style=.. concurrency=.. records=..
 //! secs=.. rps=.. peak_mb=..`.
@@ -70,7 +72,17 @@ fn run(args: &[String]) {
     let dir = tempfile::tempdir().expect("a temporary directory");
 
     let started = Instant::now();
-    let result = runtime.block_on(async {
+    let dir_path = dir.path().to_path_buf();
+    // `<contender>+task` runs the contender as a task spawned on the runtime (as a
+    // service runs its syncs) instead of on the thread that calls `block_on` (as
+    // `#[tokio::main]` runs `main`).
+    let (base_contender, as_task) = match contender.strip_suffix("+task") {
+        Some(base) => (base.to_owned(), true),
+        None => (contender.clone(), false),
+    };
+    let work = async move {
+        let dir = &dir_path;
+        let contender = base_contender;
         match contender.as_str() {
             "floor" => harness::floor::<Issue>(&base, style, concurrency).await,
             "floor-value" => harness::floor::<Value>(&base, style, concurrency).await,
@@ -94,7 +106,7 @@ fn run(args: &[String]) {
             }
             "import-sqlite" => {
                 let c = BenchConnector::new(&base, style, Mode::Typed, concurrency)?;
-                let store = harness::sqlite_in(dir.path())?;
+                let store = harness::sqlite_in(dir)?;
                 harness::import(c, store, false).await
             }
             "import-count" => {
@@ -106,7 +118,12 @@ fn run(args: &[String]) {
             }
             other => panic!("unknown contender `{other}`"),
         }
-    });
+    };
+    let result = if as_task {
+        runtime.block_on(async { runtime.spawn(work).await.expect("the run does not panic") })
+    } else {
+        runtime.block_on(work)
+    };
     let secs = started.elapsed().as_secs_f64();
     let n = match result {
         Ok(n) => n,
@@ -199,11 +216,19 @@ impl<'a> Series<'a> {
 /// of the same style and concurrency just before it (the machine's speed drifts
 /// between rounds; a pair ran seconds apart): the median of the records/s ratios,
 /// the lowest and highest, and the number of pairs.
+///
+/// A contender run as a task (`+task`) is paired with the floor run as a task,
+/// and that floor with the plain floor.
 fn paired(lines: &[Line], contender: &str, series: Series<'_>) -> Option<(f64, f64, f64, usize)> {
+    let floor_name = if contender.ends_with("+task") && contender != "floor+task" {
+        "floor+task"
+    } else {
+        "floor"
+    };
     let mut floor = None;
     let mut ratios = Vec::new();
     for l in lines {
-        if l.is_run("floor", series) {
+        if l.is_run(floor_name, series) {
             floor = Some(l.num("rps"));
         }
         if l.is_run(contender, series)
@@ -270,6 +295,15 @@ fn report(path: &str) {
         ("sdk-dynamic-value", "SDK paginate + dynamic Mapper (Value)"),
         ("sdk-derived-value", "SDK paginate + derived from Value"),
         ("sdk-typed", "SDK typed decoding + derived into_record"),
+        ("floor+task", "hand-written loop, run as a task (vs floor)"),
+        (
+            "sdk-dynamic+task",
+            "as a task: dynamic Mapper (seed) (vs floor+task)",
+        ),
+        (
+            "sdk-typed+task",
+            "as a task: typed + into_record (vs floor+task)",
+        ),
     ];
     // `sdk-value` also against the hand-written loop decoding `Value`s: the same
     // work, like for like.
@@ -318,17 +352,40 @@ fn report(path: &str) {
                 ("sdk-dynamic", "SDK paginate + dynamic Mapper (seed)"),
                 ("sdk-dynamic-value", "SDK paginate + dynamic Mapper (Value)"),
                 ("sdk-typed", "SDK typed decoding + derived"),
+                ("floor+task", "hand-written loop, run as a task (vs floor)"),
+                (
+                    "sdk-dynamic+task",
+                    "as a task: dynamic Mapper (seed) (vs floor+task)",
+                ),
+                (
+                    "sdk-typed+task",
+                    "as a task: typed + derived (vs floor+task)",
+                ),
             ],
         );
     }
     let next = Series::new("next", 1, records);
-    if let Some((rps, secs, peak, n)) = medians(&lines, "import-sqlite", next) {
+    for (contender, what, floor) in [
+        (
+            "import-sqlite",
+            "import pipeline -> SQLite (next URL)",
+            "floor",
+        ),
+        (
+            "import-sqlite+task",
+            "as a task: import -> SQLite (vs floor+task)",
+            "floor+task",
+        ),
+    ] {
+        let Some((rps, secs, peak, n)) = medians(&lines, contender, next) else {
+            continue;
+        };
         // Wall time against the floor run just before each import (same records:
         // the inverse of the records/s ratio).
-        let pairs = paired(&lines, "import-sqlite", next);
+        let pairs = paired(&lines, contender, next);
         let wall = pairs.map_or(String::new(), |(r, lo, hi, _)| {
             format!(
-                "wall {secs:.2}s = {:.2}x the floor run just before it (pairs {:.2}-{:.2}x); ",
+                "wall {secs:.2}s = {:.2}x the {floor} run just before it (pairs {:.2}-{:.2}x); ",
                 1.0 / r,
                 1.0 / hi,
                 1.0 / lo
@@ -336,7 +393,7 @@ fn report(path: &str) {
         });
         row(
             "3",
-            "import pipeline -> SQLite (next URL)",
+            what,
             rps,
             pairs.map(|p| p.0),
             peak,
