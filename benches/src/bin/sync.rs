@@ -22,7 +22,8 @@
 //! that calls `block_on`; its ratio is taken against `floor+task`.
 //!
 //! Prints one line: `RESULT contender=.. style=.. concurrency=.. records=..
-//! secs=.. rps=.. peak_mb=..`.
+//! secs=.. rps=.. peak_mb=.. cpu_secs=..` (the client's CPU time during the run,
+//! every thread, the server's not included).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use connector_benches::harness::{self, BenchConnector, CountingSink, Mode, Style};
-use connector_benches::measure::{median, peak_rss_mb};
+use connector_benches::measure::{cpu_secs, median, peak_rss_mb};
 use connector_benches::model::Issue;
 use connector_benches::server::{Server, serve_main};
 use serde_json::Value;
@@ -72,6 +73,7 @@ fn run(args: &[String]) {
     let dir = tempfile::tempdir().expect("a temporary directory");
 
     let started = Instant::now();
+    let cpu_at_start = cpu_secs();
     let dir_path = dir.path().to_path_buf();
     // `<contender>+task` runs the contender as a task spawned on the runtime (as a
     // service runs its syncs) instead of on the thread that calls `block_on` (as
@@ -125,6 +127,7 @@ fn run(args: &[String]) {
         runtime.block_on(work)
     };
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu_at_start;
     let n = match result {
         Ok(n) => n,
         Err(e) => {
@@ -138,7 +141,7 @@ fn run(args: &[String]) {
     }
     drop(server);
     println!(
-        "RESULT contender={contender} style={} concurrency={concurrency} records={n} secs={secs:.3} rps={:.0} peak_mb={:.1}",
+        "RESULT contender={contender} style={} concurrency={concurrency} records={n} secs={secs:.3} rps={:.0} peak_mb={:.1} cpu_secs={cpu:.2}",
         style.name(),
         n as f64 / secs,
         peak_rss_mb()
