@@ -215,8 +215,7 @@ impl PaginateOptions {
 /// - ends when the strategy says the read is over, not on an empty page unless
 ///   the strategy says so;
 /// - yields a [`Protocol`](crate::ErrorKind::Protocol) error, after the page that
-///   returned it, when a next token repeats an earlier one (only 64-bit hashes of
-///   tokens are kept), or when more than
+///   returned it, when a next token repeats an earlier one, or when more than
 ///   [`max_pages`](PaginateOptions::max_pages) pages would be fetched;
 /// - yields [`Config`](crate::ErrorKind::Config) first when the strategy or the
 ///   options are invalid;
@@ -226,6 +225,13 @@ impl PaginateOptions {
 ///   fetches in flight once the first page reports the total, and still yields
 ///   pages in source order. A page in the middle that comes back shorter than the
 ///   first (the collection changed) is then a `Protocol` error rather than a gap.
+///
+/// A token that repeats one of the last 1,024 is caught at once. A longer loop
+/// of `λ` pages that starts after `μ` pages is caught within `2(μ + λ) + λ`
+/// pages (Brent's method: one earlier token, moved at powers of two, is
+/// compared with each new one); the pages of the loop read until then are
+/// yielded again. Only 64-bit hashes of tokens are kept, at most 1,025 of them,
+/// so the guard's memory does not grow with the read.
 ///
 /// It is `Send` when the fetcher, its future, the items and the signals are.
 ///
@@ -295,8 +301,8 @@ struct Runner<F, Fut: Future> {
     strategy: Pagination,
     options: PaginateOptions,
     fetch: F,
-    /// Hashes of every token seen, to detect loops with flat memory.
-    seen: HashSet<u64>,
+    /// Detects a next-page token that comes back, with flat memory.
+    seen: LoopGuard,
     /// Pages requested so far.
     requested: u64,
     /// The next request of a sequential read.
@@ -308,6 +314,49 @@ struct Runner<F, Fut: Future> {
     /// An error to yield on the next poll (after the page that caused it).
     pending_error: Option<ConnectorError>,
     done: bool,
+}
+
+/// Remembers the tokens of a read to detect one that comes back: the hashes of
+/// the last [`LoopGuard::RECENT`] exactly, and for longer loops one checkpoint
+/// token that moves to the newest token after 1, 2, 4, 8, ... tokens (Brent's
+/// cycle detection). Once a loop is under way the checkpoint lands in it, and
+/// once the distance between moves exceeds the loop's length, the token comes
+/// back to the checkpoint before it moves again.
+#[derive(Default)]
+struct LoopGuard {
+    recent: HashSet<u64>,
+    order: VecDeque<u64>,
+    checkpoint: Option<u64>,
+    /// Tokens since the checkpoint last moved.
+    since_move: u64,
+    /// Tokens between the checkpoint's last move and its next.
+    next_move: u64,
+}
+
+impl LoopGuard {
+    /// How many of the latest tokens are compared exactly.
+    const RECENT: usize = 1024;
+
+    /// Records a token's hash; false when it repeats one seen before.
+    fn insert(&mut self, hash: u64) -> bool {
+        if self.checkpoint == Some(hash) || self.recent.contains(&hash) {
+            return false;
+        }
+        if self.order.len() == Self::RECENT
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.recent.remove(&oldest);
+        }
+        self.order.push_back(hash);
+        self.recent.insert(hash);
+        self.since_move += 1;
+        if self.since_move >= self.next_move {
+            self.checkpoint = Some(hash);
+            self.since_move = 0;
+            self.next_move = (self.next_move * 2).max(1);
+        }
+        true
+    }
 }
 
 fn token_hash(token: &str) -> u64 {
@@ -327,7 +376,7 @@ where
             strategy,
             options,
             fetch,
-            seen: HashSet::new(),
+            seen: LoopGuard::default(),
             requested: 0,
             next: None,
             plan: None,
@@ -545,5 +594,56 @@ where
             token: request.token,
             resume_token: following,
         }))
+    }
+}
+
+#[cfg(test)]
+mod loop_guard_tests {
+    use super::LoopGuard;
+
+    /// How many tokens of `tokens` the guard accepts before one repeats.
+    fn accepted(tokens: impl Iterator<Item = u64>) -> usize {
+        let mut guard = LoopGuard::default();
+        tokens.take_while(|t| guard.insert(*t)).count()
+    }
+
+    #[test]
+    fn a_token_from_the_last_thousand_is_caught_at_once() {
+        assert_eq!(accepted([1, 2, 1].into_iter()), 2);
+        assert_eq!(accepted([7, 7].into_iter()), 1);
+        // A loop of 1,000 tokens after a run-up of 5,000.
+        let tokens = (0..5000).chain((5000..6000).cycle());
+        assert_eq!(accepted(tokens), 6000);
+    }
+
+    #[test]
+    fn a_longer_loop_is_caught_within_twice_its_start_and_length_plus_a_turn() {
+        for (run_up, length) in [
+            (0u64, 5000u64),
+            (3000, 1500),
+            (100_000, 30_000),
+            (1, 65_537),
+        ] {
+            let tokens = (0..run_up).chain((run_up..run_up + length).cycle());
+            let n = accepted(tokens.take(usize::MAX >> 1)) as u64;
+            assert!(
+                n >= run_up + length,
+                "{run_up} + {length}: stopped early at {n}"
+            );
+            assert!(
+                n <= 2 * (run_up + length) + length,
+                "{run_up} + {length}: caught only after {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn memory_stays_flat_over_a_long_read() {
+        let mut guard = LoopGuard::default();
+        for t in 0..200_000u64 {
+            assert!(guard.insert(t.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        }
+        assert_eq!(guard.order.len(), LoopGuard::RECENT);
+        assert_eq!(guard.recent.len(), LoopGuard::RECENT);
     }
 }
