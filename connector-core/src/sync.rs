@@ -8,8 +8,10 @@
 //! [`paginate`](crate::pagination::paginate) or `connector-http`'s `.pages()`), so a
 //! connector's `fetch` is a few lines. [`mapped`] and [`typed`] are it with a
 //! [`Mapper`] or a derived mapping. Over HTTP, the faster way is to map where the
-//! pages are decoded, `connector-http`'s `.pages_with(..)`, and to hand the mapped
-//! pages to [`records`]: mapping then runs alongside the consumer's own work.
+//! pages are decoded, `connector-http`'s `.pages_with(..)` (or
+//! `.pages_with_seed(mapper.record_seed(..))`, which decodes each item straight
+//! into its record), and to hand the mapped pages to [`records`]: mapping then
+//! runs alongside the consumer's own work.
 //!
 //! Semantics:
 //! - a record that fails its mapping ([`ErrorKind::Validation`]) is yielded as an
@@ -141,9 +143,10 @@ where
 /// [`checkpointed`] over pages whose items are already mapped: each item is the
 /// record, `None` for one a filter skipped, or the record's mapping error. That is
 /// what `connector-http`'s `PaginatedRequest::pages_with` gives with a mapping
-/// function such as [`Mapper::map_owned`], which then runs on the tasks that decode
-/// the pages instead of on the consumer's: the fastest way from HTTP pages to a
-/// fetch stream. Errors, watermarks, checkpoints and the limit behave as in
+/// function such as [`Mapper::map_owned`], and `pages_with_seed` with a
+/// [`Mapper::record_seed`], which then run on the tasks that decode the pages
+/// instead of on the consumer's: the fastest way from HTTP pages to a fetch
+/// stream. Errors, watermarks, checkpoints and the limit behave as in
 /// [`checkpointed`]; set [`Mapper::with_raw`] from
 /// [`FetchOptions::include_raw`] yourself.
 ///

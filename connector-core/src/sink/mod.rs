@@ -26,7 +26,7 @@
 //!
 //! Three sinks ship with the crate: [`MemorySink`] (tests, short-lived processes),
 //! [`JsonLinesSink`] (one file per entity, fsync on commit) and, behind the `sqlite`
-//! feature, [`SqliteStore`](crate::sqlite::SqliteStore).
+//! feature, [`SqliteStore`].
 //!
 //! # Blocking I/O
 //!
@@ -36,9 +36,16 @@
 //! usually acceptable; if it is not, run the import on a dedicated thread (for
 //! example `tokio::task::spawn_blocking` around `futures::executor::block_on`).
 //! The SQLite store writes large batches on a thread of its own (see
-//! [its docs](crate::sqlite::SqliteStore)); the pipeline reads ahead from the
+//! [its docs][`SqliteStore`]); the pipeline reads ahead from the
 //! connector while any sink's write is pending, and drives the write while it
 //! reads.
+//!
+#![cfg_attr(
+    feature = "sqlite",
+    doc = "[`SqliteStore`]: crate::sqlite::SqliteStore"
+)]
+// Without the feature the store is not built: the link names the crate's docs.
+#![cfg_attr(not(feature = "sqlite"), doc = "[`SqliteStore`]: crate")]
 
 mod jsonl;
 mod memory;
