@@ -270,12 +270,26 @@ async fn auth_guard_page_limit_forged_tokens_and_fallback_answer_like_the_vendor
     let log = cursor_api.requests();
     assert_eq!(log.last().map(|r| r.route.as_str()), Some(UNMATCHED));
     assert!(log.iter().map(|r| r.seq).collect::<Vec<_>>().is_sorted());
-    let auth = log[1]
-        .headers
+    // Every logged request that carried credentials (all but the anonymous
+    // client's; a connection the client reopens can log a request twice) shows
+    // them redacted.
+    let auths: Vec<&str> = log
         .iter()
-        .find(|(k, _)| k == "authorization")
-        .map(|(_, v)| v.as_str());
-    assert_eq!(auth, Some("REDACTED"), "the log never keeps a credential");
+        .filter_map(|r| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == "authorization")
+                .map(|(_, v)| v.as_str())
+        })
+        .collect();
+    assert!(
+        auths.len() >= 3,
+        "the good client's requests are logged: {auths:?}"
+    );
+    assert!(
+        auths.iter().all(|v| *v == "REDACTED"),
+        "the log never keeps a credential: {auths:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
