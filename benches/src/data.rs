@@ -37,6 +37,94 @@ pub fn issue(i: u64) -> Value {
     })
 }
 
+/// The `i`-th GitHub issue as the REST API really returns it: [`issue`]'s fields
+/// plus the ~20 others a mapping rarely reads (URLs, node ids, `reactions`,
+/// `author_association`, ...) and the author as the full 18-field user object;
+/// each label with all 7 fields. About 3 KB of JSON.
+pub fn issue_full_api(i: u64) -> Value {
+    let mut issue = issue(i);
+    let repo = "https://api.github.com/repos/acme/widgets";
+    let number = i + 1;
+    let user = |login: &str, id: u64| {
+        let url = format!("https://api.github.com/users/{login}");
+        json!({
+            "login": login, "id": id, "node_id": format!("MDQ6VXNlcj{id}"),
+            "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
+            "gravatar_id": "", "url": url, "html_url": format!("https://github.com/{login}"),
+            "followers_url": format!("{url}/followers"),
+            "following_url": format!("{url}/following{{/other_user}}"),
+            "gists_url": format!("{url}/gists{{/gist_id}}"),
+            "starred_url": format!("{url}/starred{{/owner}}{{/repo}}"),
+            "subscriptions_url": format!("{url}/subscriptions"),
+            "organizations_url": format!("{url}/orgs"), "repos_url": format!("{url}/repos"),
+            "events_url": format!("{url}/events{{/privacy}}"),
+            "received_events_url": format!("{url}/received_events"),
+            "type": "User", "site_admin": false
+        })
+    };
+    let login = format!("octocat{}", i % 500);
+    let Some(object) = issue.as_object_mut() else {
+        return issue;
+    };
+    object.insert("user".into(), user(&login, 583231 + i % 500));
+    if let Some(Value::Array(labels)) = object.get_mut("labels") {
+        for label in labels.iter_mut() {
+            let name = label["name"].as_str().unwrap_or_default().to_owned();
+            *label = json!({
+                "id": label["id"], "node_id": "MDU6TGFiZWwyMDgwNDU5NDY=",
+                "url": format!("{repo}/labels/{name}"), "name": name,
+                "color": "f29513", "default": name == "bug",
+                "description": format!("Issues labelled {name}")
+            });
+        }
+    }
+    for (key, value) in [
+        ("url", json!(format!("{repo}/issues/{number}"))),
+        ("repository_url", json!(repo)),
+        (
+            "labels_url",
+            json!(format!("{repo}/issues/{number}/labels{{/name}}")),
+        ),
+        (
+            "comments_url",
+            json!(format!("{repo}/issues/{number}/comments")),
+        ),
+        (
+            "events_url",
+            json!(format!("{repo}/issues/{number}/events")),
+        ),
+        (
+            "html_url",
+            json!(format!("https://github.com/acme/widgets/issues/{number}")),
+        ),
+        ("node_id", json!(format!("MDU6SXNzdWUx{i}"))),
+        ("locked", json!(false)),
+        ("assignee", Value::Null),
+        ("assignees", json!([])),
+        ("milestone", Value::Null),
+        ("closed_at", Value::Null),
+        ("author_association", json!("CONTRIBUTOR")),
+        ("active_lock_reason", Value::Null),
+        (
+            "reactions",
+            json!({
+                "url": format!("{repo}/issues/{number}/reactions"), "total_count": i % 5,
+                "+1": i % 3, "-1": 0, "laugh": 0, "hooray": 0, "confused": 0, "heart": i % 2,
+                "rocket": 0, "eyes": 0
+            }),
+        ),
+        (
+            "timeline_url",
+            json!(format!("{repo}/issues/{number}/timeline")),
+        ),
+        ("performed_via_github_app", Value::Null),
+        ("state_reason", Value::Null),
+    ] {
+        object.insert(key.into(), value);
+    }
+    issue
+}
+
 /// The items of page `page` (0-based) as a JSON array, `PAGE_SIZE` issues with ids
 /// `page * PAGE_SIZE ..`.
 pub fn issue_page_items(page: u64) -> Vec<u8> {

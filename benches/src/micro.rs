@@ -18,7 +18,7 @@ use futures::FutureExt as _;
 use serde::de::DeserializeSeed as _;
 use serde_json::Value;
 
-use crate::data::{issue, servicenow_app};
+use crate::data::{issue, issue_full_api, servicenow_app};
 use crate::model::{Application, Issue, IssueMapped, servicenow_app_mapping};
 
 /// Distinct source records each mapping benchmark cycles through.
@@ -64,11 +64,18 @@ pub enum MappingCase {
     GithubFlatJsonValue,
     /// GitHub issue as [`Issue`] from JSON text through `Mapper::record_seed`.
     GithubFlatJsonSeed,
+    /// The full GitHub API issue ([`issue_full_api`], ~3 KB) mapped with paths
+    /// ([`IssueMapped`]: `user.login`, `labels[].name`) from JSON text: `Value`,
+    /// then `map_owned`.
+    GithubFullJsonValue,
+    /// The same through `Mapper::record_seed`: the unmapped fields skipped, the
+    /// user object decoded with its `login` only.
+    GithubFullJsonSeed,
 }
 
 impl MappingCase {
     /// Every case, in table order.
-    pub const ALL: [MappingCase; 13] = [
+    pub const ALL: [MappingCase; 15] = [
         MappingCase::ServiceNowDynamic,
         MappingCase::ServiceNowDynamicOwned,
         MappingCase::ServiceNowJsonValue,
@@ -80,6 +87,8 @@ impl MappingCase {
         MappingCase::GithubFlatDynamicOwned,
         MappingCase::GithubFlatJsonValue,
         MappingCase::GithubFlatJsonSeed,
+        MappingCase::GithubFullJsonValue,
+        MappingCase::GithubFullJsonSeed,
         MappingCase::GithubFlatDerived,
         MappingCase::GithubTypedIntoRecord,
     ];
@@ -104,6 +113,12 @@ impl MappingCase {
                 "github-issue(nested) dynamic, JSON -> Value -> map_owned"
             }
             MappingCase::GithubFlatJsonSeed => "github-issue(nested) dynamic, JSON -> record_seed",
+            MappingCase::GithubFullJsonValue => {
+                "github-issue(full API object) paths, JSON -> Value -> map_owned"
+            }
+            MappingCase::GithubFullJsonSeed => {
+                "github-issue(full API object) paths, JSON -> record_seed"
+            }
         }
     }
 
@@ -115,6 +130,9 @@ impl MappingCase {
             | MappingCase::ServiceNowDynamicOwned
             | MappingCase::ServiceNowJsonValue
             | MappingCase::ServiceNowJsonSeed => (0..SOURCES).map(servicenow_app).collect(),
+            MappingCase::GithubFullJsonValue | MappingCase::GithubFullJsonSeed => {
+                (0..SOURCES).map(issue_full_api).collect()
+            }
             _ => (0..SOURCES).map(issue).collect(),
         }
     }
@@ -151,7 +169,9 @@ impl MappingCase {
             MappingCase::ServiceNowJsonValue
             | MappingCase::GithubFlatJsonValue
             | MappingCase::ServiceNowJsonSeed
-            | MappingCase::GithubFlatJsonSeed => {
+            | MappingCase::GithubFlatJsonSeed
+            | MappingCase::GithubFullJsonValue
+            | MappingCase::GithubFullJsonSeed => {
                 let map = self.text_mapper();
                 Box::new(move |v| map(&v.to_string()))
             }
@@ -168,7 +188,9 @@ impl MappingCase {
         let mapper = self.owned_mapper();
         if matches!(
             self,
-            MappingCase::ServiceNowJsonSeed | MappingCase::GithubFlatJsonSeed
+            MappingCase::ServiceNowJsonSeed
+                | MappingCase::GithubFlatJsonSeed
+                | MappingCase::GithubFullJsonSeed
         ) {
             let seed = mapper.record_seed(CONNECTOR);
             Box::new(move |text| {
@@ -206,6 +228,8 @@ pub fn mapping_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec
             | MappingCase::ServiceNowJsonSeed
             | MappingCase::GithubFlatJsonValue
             | MappingCase::GithubFlatJsonSeed
+            | MappingCase::GithubFullJsonValue
+            | MappingCase::GithubFullJsonSeed
     ) {
         return json_rounds(case, rounds, per_round);
     }
@@ -507,6 +531,9 @@ impl MappingCase {
             | MappingCase::ServiceNowJsonValue
             | MappingCase::ServiceNowJsonSeed => {
                 Mapper::new(&servicenow_app_mapping()).expect("the mapping compiles")
+            }
+            MappingCase::GithubFullJsonValue | MappingCase::GithubFullJsonSeed => {
+                IssueMapped::mapper().expect("compiles")
             }
             _ => Issue::mapper().expect("compiles"),
         }

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::coerce;
+use super::grammar::Segment;
 use super::model::{EntityMapping, FilterOp};
 use super::path::FieldPath;
 use super::transform::{CompiledTransform, TransformRegistry};
@@ -528,6 +529,39 @@ impl Mapper {
             return None;
         }
         self.inner.top_keys.as_deref()
+    }
+
+    /// For each slot of [`decodes_slots`](Self::decodes_slots), the sorted keys of
+    /// its value that the mapping reads, when every path through the slot goes on
+    /// to a key of an object (`user.login`, `pull_request.url`): the seed can then
+    /// keep only those keys of that object. `None` for a slot some path reads
+    /// whole, or goes on from by index or projection (`user`, `labels[].name`).
+    pub(crate) fn slot_sub_keys(&self) -> Vec<Option<Vec<String>>> {
+        let c = &*self.inner;
+        let Some(top) = &c.top_keys else {
+            return Vec::new();
+        };
+        let mut sub: Vec<Option<Vec<String>>> = vec![Some(Vec::new()); top.len()];
+        let paths = std::iter::once(&c.external_id)
+            .chain(c.created_at.as_ref())
+            .chain(c.updated_at.as_ref())
+            .chain(c.fields.iter().map(|f| &f.source))
+            .chain(c.relationships.iter().map(|r| &r.source))
+            .chain(c.filters.iter().map(|f| &f.field));
+        for path in paths {
+            let Some(keys) = sub.get_mut(path.slot) else {
+                continue;
+            };
+            match (path.path.segments().get(1), keys.as_mut()) {
+                (Some(Segment::Key(key)), Some(keys)) => keys.push(key.clone()),
+                _ => *keys = None,
+            }
+        }
+        for keys in sub.iter_mut().flatten() {
+            keys.sort();
+            keys.dedup();
+        }
+        sub
     }
 
     /// [`map_owned`](Self::map_owned) of an object whose top-level values are in

@@ -24,7 +24,8 @@ use crate::record::Record;
 /// It is cheaper because it decodes only the top-level fields the mapping reads,
 /// each into a slot the mapper compiled for it: the fields the mapping does not
 /// read are skipped without being built, and the object itself (its map and a
-/// `String` per key) is never made. When the mapper keeps the source as `raw`,
+/// `String` per key) is never made. A field the mapping reads only by key
+/// (`user.login`, never `user` whole or `user[0]`) keeps just those keys. When the mapper keeps the source as `raw`,
 /// or a `coalesce` transform may read any field, or the paths start with more
 /// than 32 different keys, the seed decodes the whole object and calls
 /// [`Mapper::map_owned`].
@@ -73,7 +74,9 @@ impl Mapper {
         RecordSeed {
             mapper: self.clone(),
             connector: connector.into(),
-            index: self.decodes_slots().map(KeyIndex::new),
+            index: self
+                .decodes_slots()
+                .map(|keys| KeyIndex::new(keys).with_sub_keys(self.slot_sub_keys())),
         }
     }
 }
@@ -125,7 +128,12 @@ impl<'de> Visitor<'de> for SourceVisitor<'_> {
         while let Some(slot) = map.next_key_seed(self.index)? {
             match slot {
                 // A repeated key keeps its last value, as a decoded `Value` does.
-                Some(slot) => slots[slot] = Some(map.next_value()?),
+                Some(slot) => {
+                    slots[slot] = Some(match self.index.sub_keys(slot) {
+                        Some(keys) => map.next_value_seed(SparseValue { keys })?,
+                        None => map.next_value()?,
+                    });
+                }
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -197,6 +205,9 @@ impl<'de> Visitor<'de> for SourceVisitor<'_> {
 #[derive(Clone)]
 struct KeyIndex {
     keys: Vec<Box<str>>,
+    /// For each slot, the sorted keys of its object the mapping reads, when it
+    /// reads nothing else of it (see `Mapper::slot_sub_keys`).
+    sub_keys: Vec<Option<Vec<Box<str>>>>,
     /// `table[h]` is a slot + 1, or 0 for an empty bucket; its length is a power
     /// of two, at least twice the number of keys.
     table: Vec<u8>,
@@ -217,8 +228,22 @@ impl KeyIndex {
         }
         Self {
             keys: sorted_keys.iter().map(|k| k.as_str().into()).collect(),
+            sub_keys: Vec::new(),
             table,
         }
+    }
+
+    fn with_sub_keys(mut self, sub_keys: Vec<Option<Vec<String>>>) -> Self {
+        self.sub_keys = sub_keys
+            .into_iter()
+            .map(|keys| keys.map(|keys| keys.iter().map(|k| k.as_str().into()).collect()))
+            .collect();
+        self
+    }
+
+    /// The keys to keep of slot `slot`'s object, `None` to decode it whole.
+    fn sub_keys(&self, slot: usize) -> Option<&[Box<str>]> {
+        self.sub_keys.get(slot)?.as_deref()
     }
 
     fn hash(key: &[u8]) -> usize {
@@ -246,6 +271,127 @@ impl KeyIndex {
             }
             bucket = (bucket + 1) & mask;
         }
+    }
+}
+
+/// Decodes a value the mapping reads only some keys of (`user` for `user.login`):
+/// an object keeps just those keys (the others are skipped, not built); any other
+/// value is decoded as it is.
+struct SparseValue<'a> {
+    /// Sorted.
+    keys: &'a [Box<str>],
+}
+
+impl<'de> DeserializeSeed<'de> for SparseValue<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SparseValue<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key_seed(KeptKey { keys: self.keys })? {
+            match key {
+                Some(key) => {
+                    object.insert(key, map.next_value()?);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(object))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<Value, D::Error> {
+        Value::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+}
+
+/// Decodes a key of a sparse object: the key when it is kept, `None` when not.
+struct KeptKey<'a> {
+    keys: &'a [Box<str>],
+}
+
+impl<'de> DeserializeSeed<'de> for KeptKey<'_> {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeptKey<'_> {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> std::result::Result<Self::Value, E> {
+        Ok(self
+            .keys
+            .binary_search_by(|k| (**k).cmp(key))
+            .is_ok()
+            .then(|| key.to_owned()))
     }
 }
 
@@ -316,6 +462,53 @@ mod tests {
         assert_eq!(record.field("author"), Some(&json!("octocat")));
         assert_eq!(record.field("labels"), Some(&json!(["bug", "p1"])));
         assert_eq!(record.fields.len(), 3);
+    }
+
+    #[test]
+    fn an_object_read_only_by_key_keeps_only_those_keys() {
+        let path = |p: &str| FieldPath::parse(p).expect("path");
+        let mapping = mapping()
+            .with_field(FieldMapping::new(path("pull_request.url"), "prUrl"))
+            .with_field(FieldMapping::new(
+                path("pull_request.merged_at"),
+                "mergedAt",
+            ))
+            .with_field(FieldMapping::new(path("milestone"), "milestone"))
+            .with_field(FieldMapping::new(path("milestone.title"), "milestoneTitle"));
+        let mapper = Mapper::new(&mapping).expect("compiles");
+        // Slots in key order: id, labels, milestone, pull_request, title, user.
+        let sub = mapper.slot_sub_keys();
+        assert_eq!(sub[1], None, "labels[].name projects");
+        assert_eq!(sub[2], None, "milestone is also read whole");
+        assert_eq!(sub[3], Some(vec!["merged_at".to_owned(), "url".to_owned()]));
+        assert_eq!(sub[5], Some(vec!["login".to_owned()]));
+        let record = seeded(
+            &mapper,
+            r#"{"id": 1, "title": "t", "user": {"id": 9, "login": "a", "site_admin": {"x": [1]},
+                "login": "octocat"}, "pull_request": {"url": "https://u", "diff_url": "d",
+                "merged_at": null}, "milestone": {"title": "v1", "number": 3}}"#,
+        )
+        .expect("maps")
+        .expect("no filter");
+        assert_eq!(record.field("author"), Some(&json!("octocat")));
+        assert_eq!(record.field("prUrl"), Some(&json!("https://u")));
+        assert_eq!(
+            record.field("milestone"),
+            Some(&json!({"title": "v1", "number": 3}))
+        );
+        // The same slots holding something other than an object.
+        for other in [
+            "\"octocat\"",
+            "null",
+            "[{\"login\": \"x\"}]",
+            "7",
+            "true",
+            "{}",
+        ] {
+            let text =
+                format!(r#"{{"id": 1, "title": "t", "user": {other}, "pull_request": {other}}}"#);
+            seeded(&mapper, &text).expect("maps");
+        }
     }
 
     #[test]
