@@ -125,7 +125,7 @@ impl<'de> Visitor<'de> for SourceVisitor<'_> {
         mut map: A,
     ) -> std::result::Result<Self::Value, A::Error> {
         let mut slots: Slots = [const { None }; MAX_SLOTS];
-        while let Some(slot) = map.next_key_seed(self.index)? {
+        while let Some(slot) = map.next_key_seed(KeyWith(|key: &str| self.index.slot(key)))? {
             match slot {
                 // A repeated key keeps its last value, as a decoded `Value` does.
                 Some(slot) => {
@@ -302,7 +302,13 @@ impl<'de> Visitor<'de> for SparseValue<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
         let mut object = serde_json::Map::new();
-        while let Some(key) = map.next_key_seed(KeptKey { keys: self.keys })? {
+        let kept = |key: &str| {
+            self.keys
+                .binary_search_by(|k| (**k).cmp(key))
+                .is_ok()
+                .then(|| key.to_owned())
+        };
+        while let Some(key) = map.next_key_seed(KeyWith(kept))? {
             match key {
                 Some(key) => {
                     object.insert(key, map.next_value()?);
@@ -363,59 +369,30 @@ impl<'de> Visitor<'de> for SparseValue<'_> {
     }
 }
 
-/// Decodes a key of a sparse object: the key when it is kept, `None` when not.
-struct KeptKey<'a> {
-    keys: &'a [Box<str>],
-}
+/// Decodes an object key with a function of the key's text, without allocating
+/// it (`KeyIndex::slot`, or a sparse object's kept keys).
+struct KeyWith<F>(F);
 
-impl<'de> DeserializeSeed<'de> for KeptKey<'_> {
-    type Value = Option<String>;
+impl<'de, T, F: FnOnce(&str) -> T> DeserializeSeed<'de> for KeyWith<F> {
+    type Value = T;
 
     fn deserialize<D: Deserializer<'de>>(
         self,
         deserializer: D,
-    ) -> std::result::Result<Self::Value, D::Error> {
+    ) -> std::result::Result<T, D::Error> {
         deserializer.deserialize_str(self)
     }
 }
 
-impl<'de> Visitor<'de> for KeptKey<'_> {
-    type Value = Option<String>;
+impl<'de, T, F: FnOnce(&str) -> T> Visitor<'de> for KeyWith<F> {
+    type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a field name")
     }
 
-    fn visit_str<E: de::Error>(self, key: &str) -> std::result::Result<Self::Value, E> {
-        Ok(self
-            .keys
-            .binary_search_by(|k| (**k).cmp(key))
-            .is_ok()
-            .then(|| key.to_owned()))
-    }
-}
-
-/// Decodes a key into its slot, `None` for a key the mapping does not read.
-impl<'de> DeserializeSeed<'de> for &KeyIndex {
-    type Value = Option<usize>;
-
-    fn deserialize<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> std::result::Result<Self::Value, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for &KeyIndex {
-    type Value = Option<usize>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> std::result::Result<Self::Value, E> {
-        Ok(self.slot(key))
+    fn visit_str<E: de::Error>(self, key: &str) -> std::result::Result<T, E> {
+        Ok((self.0)(key))
     }
 }
 
