@@ -101,7 +101,9 @@ impl<'de> DeserializeSeed<'de> for &RecordSeed {
         deserializer: D,
     ) -> std::result::Result<Self::Value, D::Error> {
         match &self.index {
-            Some(index) => deserializer.deserialize_any(SourceVisitor { seed: self, index }),
+            Some(index) => {
+                deserializer.deserialize_any(ObjectOrValue(SourceVisitor { seed: self, index }))
+            }
             None => Value::deserialize(deserializer).map(|source| self.map_whole(source)),
         }
     }
@@ -113,17 +115,12 @@ struct SourceVisitor<'a> {
     index: &'a KeyIndex,
 }
 
-impl<'de> Visitor<'de> for SourceVisitor<'_> {
-    type Value = Result<Option<Record>>;
+impl<'de> ReadsObjects<'de> for SourceVisitor<'_> {
+    type Out = Result<Option<Record>>;
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a source object")
-    }
+    const EXPECTING: &'static str = "a source object";
 
-    fn visit_map<A: MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> std::result::Result<Self::Value, A::Error> {
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Out, A::Error> {
         let mut slots: Slots = [const { None }; MAX_SLOTS];
         while let Some(slot) = map.next_key_seed(KeyWith(|key: &str| self.index.slot(key)))? {
             match slot {
@@ -145,56 +142,84 @@ impl<'de> Visitor<'de> for SourceVisitor<'_> {
             .map_slots(slots, self.seed.connector.clone()))
     }
 
-    // Anything but an object is mapped as a `Value`, for the same error.
+    /// Anything but an object is mapped as a `Value`, for the same error.
+    fn other(self, value: Value) -> Self::Out {
+        self.seed.map_whole(value)
+    }
+}
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
-        Ok(self.seed.map_whole(Value::Bool(v)))
+/// A visitor that reads an object its own way ([`ReadsObjects::object`]) and
+/// takes any other value decoded as a `Value` ([`ReadsObjects::other`]).
+trait ReadsObjects<'de>: Sized {
+    type Out;
+
+    /// What the visitor expects, for decode errors.
+    const EXPECTING: &'static str;
+
+    fn object<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Out, A::Error>;
+
+    fn other(self, value: Value) -> Self::Out;
+}
+
+/// The `serde` visitor of a [`ReadsObjects`].
+struct ObjectOrValue<V>(V);
+
+impl<'de, V: ReadsObjects<'de>> Visitor<'de> for ObjectOrValue<V> {
+    type Value = V::Out;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(V::EXPECTING)
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
-        Ok(self.seed.map_whole(Value::from(v)))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<V::Out, A::Error> {
+        self.0.object(map)
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
-        Ok(self.seed.map_whole(Value::from(v)))
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<V::Out, E> {
+        Ok(self.0.other(Value::Bool(v)))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
-        Ok(self.seed.map_whole(Value::from(v)))
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<V::Out, E> {
+        Ok(self.0.other(Value::from(v)))
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
-        Ok(self.seed.map_whole(Value::from(v)))
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<V::Out, E> {
+        Ok(self.0.other(Value::from(v)))
     }
 
-    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
-        Ok(self.seed.map_whole(Value::String(v)))
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<V::Out, E> {
+        Ok(self.0.other(Value::from(v)))
     }
 
-    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
-        Ok(self.seed.map_whole(Value::Null))
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<V::Out, E> {
+        Ok(self.0.other(Value::from(v)))
     }
 
-    fn visit_none<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
-        Ok(self.seed.map_whole(Value::Null))
+    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<V::Out, E> {
+        Ok(self.0.other(Value::String(v)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<V::Out, E> {
+        Ok(self.0.other(Value::Null))
+    }
+
+    fn visit_none<E: de::Error>(self) -> std::result::Result<V::Out, E> {
+        Ok(self.0.other(Value::Null))
     }
 
     fn visit_some<D: Deserializer<'de>>(
         self,
         deserializer: D,
-    ) -> std::result::Result<Self::Value, D::Error> {
+    ) -> std::result::Result<V::Out, D::Error> {
         deserializer.deserialize_any(self)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(
-        self,
-        mut seq: A,
-    ) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<V::Out, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element::<Value>()? {
             items.push(item);
         }
-        Ok(self.seed.map_whole(Value::Array(items)))
+        Ok(self.0.other(Value::Array(items)))
     }
 }
 
@@ -289,18 +314,16 @@ impl<'de> DeserializeSeed<'de> for SparseValue<'_> {
         self,
         deserializer: D,
     ) -> std::result::Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
+        deserializer.deserialize_any(ObjectOrValue(self))
     }
 }
 
-impl<'de> Visitor<'de> for SparseValue<'_> {
-    type Value = Value;
+impl<'de> ReadsObjects<'de> for SparseValue<'_> {
+    type Out = Value;
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
+    const EXPECTING: &'static str = "any JSON value";
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
         let mut object = serde_json::Map::new();
         let kept = |key: &str| {
             self.keys
@@ -321,51 +344,8 @@ impl<'de> Visitor<'de> for SparseValue<'_> {
         Ok(Value::Object(object))
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> std::result::Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> std::result::Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> std::result::Result<Value, D::Error> {
-        Value::deserialize(deserializer)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Value>()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
+    fn other(self, value: Value) -> Value {
+        value
     }
 }
 
