@@ -625,7 +625,7 @@ mod loop_guard_tests {
             (1, 65_537),
         ] {
             let tokens = (0..run_up).chain((run_up..run_up + length).cycle());
-            let n = accepted(tokens.take(usize::MAX >> 1)) as u64;
+            let n = accepted(tokens) as u64;
             assert!(
                 n >= run_up + length,
                 "{run_up} + {length}: stopped early at {n}"
