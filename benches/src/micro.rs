@@ -47,6 +47,10 @@ pub enum MappingCase {
     /// decodes pages), derived `into_record` only: the derive's share of the
     /// `sdk-typed` whole-sync contender.
     GithubTypedIntoRecord,
+    /// ServiceNow application as [`Application`] already read from its source
+    /// (`from_source`, untimed), derived `into_record` only: the derived
+    /// conversion of a struct a connector filled.
+    ServiceNowIntoRecord,
     /// ServiceNow application, dynamic `Mapper::map_owned` consuming a decoded
     /// source (as a sync maps its pages); the copies of the sources are made
     /// outside the timed loop, dropping what the record did not take is timed.
@@ -75,12 +79,13 @@ pub enum MappingCase {
 
 impl MappingCase {
     /// Every case, in table order.
-    pub const ALL: [MappingCase; 15] = [
+    pub const ALL: [MappingCase; 16] = [
         MappingCase::ServiceNowDynamic,
         MappingCase::ServiceNowDynamicOwned,
         MappingCase::ServiceNowJsonValue,
         MappingCase::ServiceNowJsonSeed,
         MappingCase::ServiceNowDerived,
+        MappingCase::ServiceNowIntoRecord,
         MappingCase::GithubDynamic,
         MappingCase::GithubDerived,
         MappingCase::GithubFlatDynamic,
@@ -103,6 +108,7 @@ impl MappingCase {
             MappingCase::GithubFlatDynamic => "github-issue(nested) dynamic",
             MappingCase::GithubFlatDerived => "github-issue(nested) derived",
             MappingCase::GithubTypedIntoRecord => "github-issue(nested) into_record",
+            MappingCase::ServiceNowIntoRecord => "servicenow-app into_record",
             MappingCase::ServiceNowDynamicOwned => "servicenow-app dynamic, owned source",
             MappingCase::GithubFlatDynamicOwned => "github-issue(nested) dynamic, owned source",
             MappingCase::ServiceNowJsonValue => {
@@ -127,6 +133,7 @@ impl MappingCase {
         match self {
             MappingCase::ServiceNowDynamic
             | MappingCase::ServiceNowDerived
+            | MappingCase::ServiceNowIntoRecord
             | MappingCase::ServiceNowDynamicOwned
             | MappingCase::ServiceNowJsonValue
             | MappingCase::ServiceNowJsonSeed => (0..SOURCES).map(servicenow_app).collect(),
@@ -150,7 +157,7 @@ impl MappingCase {
             MappingCase::ServiceNowDynamic => {
                 dynamic(Mapper::new(&servicenow_app_mapping()).expect("the mapping compiles"))
             }
-            MappingCase::ServiceNowDerived => {
+            MappingCase::ServiceNowDerived | MappingCase::ServiceNowIntoRecord => {
                 Box::new(|v| Application::map_source(v, CONNECTOR).is_ok())
             }
             MappingCase::GithubDynamic => dynamic(IssueMapped::mapper().expect("compiles")),
@@ -214,7 +221,15 @@ impl MappingCase {
 /// When a record fails to map (a broken benchmark).
 pub fn mapping_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec<f64> {
     if case == MappingCase::GithubTypedIntoRecord {
-        return into_record_rounds(rounds, per_round);
+        let sources: Vec<String> = (0..SOURCES).map(|i| issue(i).to_string()).collect();
+        return into_record_rounds(rounds, per_round, &sources, |s| {
+            serde_json::from_str::<Issue>(s).expect("an issue decodes")
+        });
+    }
+    if case == MappingCase::ServiceNowIntoRecord {
+        return into_record_rounds(rounds, per_round, &case.sources(), |s| {
+            Application::from_source(s).expect("an application reads")
+        });
     }
     if matches!(
         case,
@@ -516,9 +531,6 @@ pub async fn ping_rounds(client: &HttpClient, n: usize) -> Duration {
     started.elapsed() / n as u32
 }
 
-/// [`MappingCase::GithubTypedIntoRecord`]: converts decoded [`Issue`]s into records.
-/// The structs are decoded (untimed) in chunks of 10,000; only `into_record` and
-/// dropping the record are timed.
 impl MappingCase {
     /// The mapper of an owned-source case.
     ///
@@ -592,19 +604,20 @@ fn json_rounds(case: MappingCase, rounds: usize, per_round: usize) -> Vec<f64> {
     cycled_rounds::<str, _>(case, rounds, per_round, &texts, |t| map(t))
 }
 
-fn into_record_rounds(rounds: usize, per_round: usize) -> Vec<f64> {
-    let sources: Vec<String> = (0..SOURCES).map(|i| issue(i).to_string()).collect();
-    let decode = |n: usize| -> Vec<Issue> {
-        sources
-            .iter()
-            .cycle()
-            .take(n)
-            .map(|s| serde_json::from_str(s).expect("an issue decodes"))
-            .collect()
-    };
-    let convert = |issue: Issue| issue.into_record(CONNECTOR).is_ok();
-    for issue in decode(SOURCES as usize) {
-        assert!(convert(issue), "issues convert");
+/// [`MappingCase::GithubTypedIntoRecord`] and [`MappingCase::ServiceNowIntoRecord`]:
+/// converts structs made by `make` (from `sources`, cycled) into records. The
+/// structs are made (untimed) in chunks of 10,000; only `into_record` and dropping
+/// the record are timed.
+fn into_record_rounds<S, T: TypedMapping>(
+    rounds: usize,
+    per_round: usize,
+    sources: &[S],
+    make: impl Fn(&S) -> T,
+) -> Vec<f64> {
+    let structs = |n: usize| -> Vec<T> { sources.iter().cycle().take(n).map(&make).collect() };
+    let convert = |t: T| t.into_record(CONNECTOR).is_ok();
+    for t in structs(sources.len()) {
+        assert!(convert(t), "the structs convert");
     }
-    chunked_rounds(rounds, per_round, 10_000, decode, convert)
+    chunked_rounds(rounds, per_round, 10_000, structs, convert)
 }
