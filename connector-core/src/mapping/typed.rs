@@ -771,18 +771,15 @@ impl RecordBuilder<'_> {
             return;
         };
         for id in ids {
-            self.record.relationships.push(
-                Relationship::new(
-                    (
-                        self.record.entity_type.clone(),
-                        self.record.external_id.as_str(),
-                    ),
-                    rel.kind.clone(),
-                    (rel.target_type.clone(), id),
-                )
-                .with_strength(rel.strength)
-                .with_bidirectional(rel.bidirectional),
-            );
+            self.record.relationships.push(Relationship {
+                from_type: self.record.entity_type.clone(),
+                from_id: self.record.external_id.clone(),
+                to_type: rel.target_type.clone(),
+                to_id: id,
+                kind: rel.kind.clone(),
+                strength: rel.strength.min(100),
+                bidirectional: rel.bidirectional,
+            });
         }
     }
 
