@@ -771,15 +771,16 @@ impl RecordBuilder<'_> {
             return;
         };
         for id in ids {
-            self.record.relationships.push(Relationship {
-                from_type: self.record.entity_type.clone(),
-                from_id: self.record.external_id.clone(),
-                to_type: rel.target_type.clone(),
-                to_id: id,
-                kind: rel.kind.clone(),
-                strength: rel.strength.min(100),
-                bidirectional: rel.bidirectional,
-            });
+            self.record.relationships.push(Relationship::from_parts(
+                (
+                    self.record.entity_type.clone(),
+                    self.record.external_id.clone(),
+                ),
+                rel.kind.clone(),
+                (rel.target_type.clone(), id),
+                rel.strength,
+                rel.bidirectional,
+            ));
         }
     }
 
