@@ -358,6 +358,29 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn numbers_print_as_their_json_text() {
+        for n in [
+            json!(0),
+            json!(7),
+            json!(10),
+            json!(4_611_686_018_427_387_904_u64),
+            json!(u64::MAX),
+            json!(-1),
+            json!(-90),
+            json!(i64::MIN),
+            json!(2.5),
+            json!(-0.125),
+            json!(1e300),
+        ] {
+            assert_eq!(
+                to_string_lossless(&n).map(Cow::into_owned),
+                Ok(n.to_string()),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
     fn integers() {
         assert_eq!(to_i64(&json!(4)), Ok(4));
         assert_eq!(to_i64(&json!("4")), Ok(4));

@@ -606,7 +606,13 @@ impl Mapper {
             return Ok(None);
         }
         let mut errors = Vec::new();
-        let mut found: Vec<Found> = Vec::new();
+        // Every field and the external id may move out of the source: one
+        // allocation up front instead of growing while the fields are mapped.
+        let mut found: Vec<Found> = if movable {
+            Vec::with_capacity(c.fields.len() + 1)
+        } else {
+            Vec::new()
+        };
 
         let external_id_value = resolver.get(&c.external_id);
         // A string id found as it is in the source can move out of it too.
