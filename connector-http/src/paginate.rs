@@ -140,7 +140,9 @@ impl PaginatedRequest {
 
     /// Keeps up to `n` pages in flight (offset and page-number strategies with a
     /// known total; others read one page at a time). Pages still come out in
-    /// source order.
+    /// source order. Each page in flight is fetched and decoded on a tokio task
+    /// of its own, so up to `n` pages are read ahead of the consumer and
+    /// [`read_ahead`](Self::read_ahead) is not used.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.options = self.options.with_concurrency(n);
         self
@@ -156,8 +158,9 @@ impl PaginatedRequest {
     /// and the items are decoded into `T` on another task meanwhile. The scan
     /// parses each page twice (about a fifth more CPU per page for typed items)
     /// and takes the decoding off the path from one request to the next. With
-    /// several pages in flight ([`concurrency`](Self::concurrency)), up to `n`
-    /// decoded pages wait and each page is decoded once, on its own task.
+    /// several pages in flight ([`concurrency`](Self::concurrency) with a strategy
+    /// that supports it), the pages in flight are the read-ahead: each is decoded
+    /// once, on its own task, and `n` is not used.
     ///
     /// Dropping the stream stops the tasks; a consumer that stops after the first
     /// page has caused one request, one that stops later up to `n + 1` it did not
@@ -294,9 +297,12 @@ impl PaginatedRequest {
         let template = self.request;
         let read_ahead = self.options.read_ahead;
         // With several pages in flight, each is fetched and decoded on a task of
-        // its own, so pages decode on as many worker threads as the runtime has.
-        let own_task = self.options.concurrency > 1;
-        if own_task || read_ahead == 0 {
+        // its own as soon as the stream asks for it, so pages decode on as many
+        // worker threads as the runtime has. Those pages are the read-ahead: a
+        // task polling the stream for the consumer would only add a hop (a
+        // wake-up on another thread) per page.
+        let in_flight = self.options.concurrency > 1 && self.strategy.supports_concurrency();
+        if in_flight || read_ahead == 0 {
             let fetch = move |page: PageRequest| {
                 let template = template.clone();
                 let keep = Arc::clone(&keep);
@@ -307,15 +313,14 @@ impl PaginatedRequest {
                     let raw = fetch_raw(template, &page, &last_url).await?;
                     raw.decode(&items_path, &keep, &*items)
                 };
-                if own_task {
+                if in_flight {
                     crate::read_ahead::on_own_task(work).left_future()
                 } else {
                     work.right_future()
                 }
             };
-            let pages =
-                connector_core::pagination::paginate(self.strategy, self.options, fetch).boxed();
-            return crate::read_ahead::read_ahead(pages, read_ahead);
+            return connector_core::pagination::paginate(self.strategy, self.options, fetch)
+                .boxed();
         }
         // One page at a time, read ahead: the fetch only scans a page (its item
         // count and the envelope fields the strategy reads) so the next request

@@ -143,7 +143,9 @@ pub struct PaginateOptions {
     /// How many pages a transport that can run tasks (the HTTP binding in
     /// `connector-http`) fetches and decodes ahead of the consumer, on a task of
     /// their own, while the consumer works on the page it has. `0` fetches a page
-    /// only when the consumer asks for it. [`paginate`] itself ignores it.
+    /// only when the consumer asks for it. [`paginate`] itself ignores it, and so
+    /// does `connector-http` with several pages in flight (those pages are its
+    /// read-ahead).
     pub read_ahead: usize,
 }
 

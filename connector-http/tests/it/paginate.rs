@@ -543,12 +543,19 @@ async fn ten_pages(server: &MockServer) {
 }
 
 async fn requests_after(pages_taken: usize, read_ahead: usize) -> usize {
+    requests_after_with(pages_taken, read_ahead, 1).await
+}
+
+/// The requests a next-URL read made once `pages_taken` pages were taken, with
+/// `concurrency` asked for (a next-URL read cannot use it: one page at a time).
+async fn requests_after_with(pages_taken: usize, read_ahead: usize, concurrency: usize) -> usize {
     let server = server().await;
     ten_pages(&server).await;
     let client = client(&server).build().unwrap();
     let mut pages = client
         .get("/items?page=1")
         .paginate(NextUrlPagination::new(Locator::body("next")))
+        .concurrency(concurrency)
         .read_ahead(read_ahead)
         .at("items")
         .pages::<Item>();
@@ -575,6 +582,58 @@ async fn read_ahead_fetches_the_next_pages_before_they_are_asked_for_but_no_more
     assert_eq!(requests_after(2, 0).await, 2);
     assert_eq!(requests_after(2, 1).await, 4);
     assert_eq!(requests_after(2, 3).await, 6);
+}
+
+#[tokio::test]
+async fn a_next_url_read_asked_for_concurrency_still_reads_ahead() {
+    // The strategy cannot keep several pages in flight, so the read is one page at
+    // a time, read ahead as without `concurrency`.
+    assert_eq!(requests_after_with(1, 2, 4).await, 1);
+    assert_eq!(requests_after_with(2, 1, 4).await, 4);
+    assert_eq!(requests_after_with(2, 3, 4).await, 6);
+}
+
+#[tokio::test]
+async fn with_pages_in_flight_the_read_ahead_is_the_pages_in_flight() {
+    // Six rows, one per page, and a total: after the first page, three in flight.
+    let server = server().await;
+    for offset in 0..6u64 {
+        Mock::given(path("/rows"))
+            .and(query_param("offset", offset.to_string()))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"total": 6, "rows": items(&[offset + 1])})),
+            )
+            .mount(&server)
+            .await;
+    }
+    let client = client(&server).build().unwrap();
+    let mut pages = client
+        .get("/rows")
+        .paginate(OffsetPagination::default().with_end(EndCondition::Total(Locator::body("total"))))
+        .page_size(1)
+        .concurrency(3)
+        .read_ahead(5)
+        .at("rows")
+        .pages::<Item>();
+    for n in 1..=2u64 {
+        let page = pages.try_next().await.unwrap().unwrap();
+        assert_eq!(ids(page.items()), vec![n]);
+    }
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // The first page, then pages 2 to 4 in flight; nothing runs ahead of them
+    // (a read-ahead task of depth 5 would have fetched all six).
+    let requests = server.received_requests().await.unwrap_or_default().len();
+    assert_eq!(requests, 4);
+    let rest: Vec<u64> = pages
+        .map_ok(|page| ids(page.items()))
+        .try_concat()
+        .await
+        .unwrap();
+    assert_eq!(rest, vec![3, 4, 5, 6]);
 }
 
 #[tokio::test]
