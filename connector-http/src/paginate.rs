@@ -142,7 +142,8 @@ impl PaginatedRequest {
     /// known total; others read one page at a time). Pages still come out in
     /// source order. Each page in flight is fetched and decoded on a tokio task
     /// of its own, so up to `n` pages are read ahead of the consumer and
-    /// [`read_ahead`](Self::read_ahead) is not used.
+    /// [`read_ahead`](Self::read_ahead) is not used; a read one page at a time
+    /// reads ahead as `read_ahead` says.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.options = self.options.with_concurrency(n);
         self
