@@ -468,6 +468,7 @@ impl Relationship {
     pub const DEFAULT_STRENGTH: u8 = 50;
 
     /// Creates a relationship of default strength, one way.
+    #[inline]
     pub fn new(
         from: (impl Into<Name>, impl Into<String>),
         kind: RelationshipKind,
@@ -484,36 +485,15 @@ impl Relationship {
         }
     }
 
-    /// A relationship built in place from all of its parts (the strength clamped
-    /// as [`with_strength`](Self::with_strength) clamps it): the mappers make one
-    /// per related id, and building it through `new` and two `with_` calls costs
-    /// measurably more there.
-    #[inline]
-    pub(crate) fn from_parts(
-        (from_type, from_id): (Name, String),
-        kind: RelationshipKind,
-        (to_type, to_id): (Name, String),
-        strength: u8,
-        bidirectional: bool,
-    ) -> Self {
-        Self {
-            from_type,
-            from_id,
-            to_type,
-            to_id,
-            kind,
-            strength: strength.min(100),
-            bidirectional,
-        }
-    }
-
     /// Sets the strength, clamped to 0–100.
+    #[inline]
     pub fn with_strength(mut self, strength: u8) -> Self {
         self.strength = strength.min(100);
         self
     }
 
     /// Marks the relationship as holding both ways.
+    #[inline]
     pub fn with_bidirectional(mut self, bidirectional: bool) -> Self {
         self.bidirectional = bidirectional;
         self

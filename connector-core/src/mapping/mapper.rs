@@ -1106,13 +1106,15 @@ impl CompiledRelationship {
                 return;
             }
         };
-        out.push(Relationship::from_parts(
-            (from_type.clone(), from_id.to_owned()),
-            self.kind.clone(),
-            (self.target_type.clone(), id.into_owned()),
-            self.strength,
-            self.bidirectional,
-        ));
+        out.push(
+            Relationship::new(
+                (from_type.clone(), from_id),
+                self.kind.clone(),
+                (self.target_type.clone(), id),
+            )
+            .with_strength(self.strength)
+            .with_bidirectional(self.bidirectional),
+        );
     }
 }
 

@@ -771,16 +771,18 @@ impl RecordBuilder<'_> {
             return;
         };
         for id in ids {
-            self.record.relationships.push(Relationship::from_parts(
-                (
-                    self.record.entity_type.clone(),
-                    self.record.external_id.clone(),
-                ),
-                rel.kind.clone(),
-                (rel.target_type.clone(), id),
-                rel.strength,
-                rel.bidirectional,
-            ));
+            self.record.relationships.push(
+                Relationship::new(
+                    (
+                        self.record.entity_type.clone(),
+                        self.record.external_id.as_str(),
+                    ),
+                    rel.kind.clone(),
+                    (rel.target_type.clone(), id),
+                )
+                .with_strength(rel.strength)
+                .with_bidirectional(rel.bidirectional),
+            );
         }
     }
 
