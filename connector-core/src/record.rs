@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::ops::Index;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::de::{MapAccess, Visitor};
@@ -449,7 +450,12 @@ pub struct Relationship {
     /// The source entity's type.
     pub from_type: Name,
     /// The source entity's external id.
-    pub from_id: String,
+    ///
+    /// Shared rather than owned: the relationships a mapping finds on one record
+    /// all start at that record, and share one copy of its id (cloning an
+    /// `Arc<str>` counts a reference; it does not copy the id). Compare it as a
+    /// string with `&*rel.from_id == "a1"`.
+    pub from_id: Arc<str>,
     /// The target entity's type.
     pub to_type: Name,
     /// The target entity's external id.
@@ -468,9 +474,25 @@ impl Relationship {
     pub const DEFAULT_STRENGTH: u8 = 50;
 
     /// Creates a relationship of default strength, one way.
+    ///
+    /// The source id is anything that converts into an `Arc<str>` (`&str`,
+    /// `String`, or an `Arc<str>` already shared with other relationships).
+    ///
+    /// ```
+    /// use connector_core::{Relationship, RelationshipKind};
+    ///
+    /// let rel = Relationship::new(
+    ///     ("APPLICATION_COMPONENT", "a1"),
+    ///     RelationshipKind::DependsOn,
+    ///     ("APPLICATION_COMPONENT", "a2"),
+    /// )
+    /// .with_strength(75);
+    /// assert_eq!(&*rel.from_id, "a1");
+    /// assert_eq!(rel.to_id, "a2");
+    /// ```
     #[inline]
     pub fn new(
-        from: (impl Into<Name>, impl Into<String>),
+        from: (impl Into<Name>, impl Into<Arc<str>>),
         kind: RelationshipKind,
         to: (impl Into<Name>, impl Into<String>),
     ) -> Self {

@@ -727,14 +727,13 @@ impl Mapper {
 
         let mut relationships = Vec::new();
         if let Some(id) = &external_id {
+            let mut from = FromEnd {
+                entity_type: &c.target_type,
+                id,
+                shared: None,
+            };
             for rel in &c.relationships {
-                rel.extract(
-                    &c.target_type,
-                    id,
-                    resolver,
-                    &mut relationships,
-                    &mut errors,
-                );
+                rel.extract(&mut from, resolver, &mut relationships, &mut errors);
             }
         }
 
@@ -1064,11 +1063,24 @@ impl CompiledFilter {
     }
 }
 
+/// The record a mapping's relationships start at: its type and id, the id shared
+/// by every relationship once the first one is found.
+struct FromEnd<'a> {
+    entity_type: &'a Name,
+    id: &'a str,
+    shared: Option<Arc<str>>,
+}
+
+impl FromEnd<'_> {
+    fn shared_id(&mut self) -> Arc<str> {
+        Arc::clone(self.shared.get_or_insert_with(|| Arc::from(self.id)))
+    }
+}
+
 impl CompiledRelationship {
     fn extract(
         &self,
-        from_type: &Name,
-        from_id: &str,
+        from: &mut FromEnd<'_>,
         resolver: &Resolver<'_>,
         out: &mut Vec<Relationship>,
         errors: &mut Vec<FieldError>,
@@ -1079,17 +1091,16 @@ impl CompiledRelationship {
         match &*value {
             Value::Array(items) => {
                 for item in items {
-                    self.push_one(from_type, from_id, item, out, errors);
+                    self.push_one(from, item, out, errors);
                 }
             }
-            other => self.push_one(from_type, from_id, other, out, errors),
+            other => self.push_one(from, other, out, errors),
         }
     }
 
     fn push_one(
         &self,
-        from_type: &Name,
-        from_id: &str,
+        from: &mut FromEnd<'_>,
         value: &Value,
         out: &mut Vec<Relationship>,
         errors: &mut Vec<FieldError>,
@@ -1108,7 +1119,7 @@ impl CompiledRelationship {
         };
         out.push(
             Relationship::new(
-                (from_type.clone(), from_id),
+                (from.entity_type.clone(), from.shared_id()),
                 self.kind.clone(),
                 (self.target_type.clone(), id),
             )
@@ -1381,7 +1392,15 @@ mod tests {
             record
                 .relationships
                 .iter()
-                .all(|r| r.from_type == "APP" && r.from_id == "a")
+                .all(|r| r.from_type == "APP" && &*r.from_id == "a")
+        );
+        // One copy of the record's id, shared by its relationships.
+        let first = &record.relationships[0].from_id;
+        assert!(
+            record
+                .relationships
+                .iter()
+                .all(|r| std::sync::Arc::ptr_eq(&r.from_id, first))
         );
         let err = mapper
             .map_checked(&json!({"id": "a", "host": true}), "c")

@@ -19,6 +19,7 @@
 //! to be used directly; they are hidden from the documentation.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -275,6 +276,7 @@ impl Plan {
             plan: self,
             record,
             last_rank: None,
+            shared_id: None,
             errors: Vec::new(),
         }
     }
@@ -731,6 +733,8 @@ pub struct RecordBuilder<'p> {
     /// came in ascending rank (flat targets in name order, as the derive writes
     /// them); `None` before the first and after any field set another way.
     last_rank: Option<usize>,
+    /// The record's id as its relationships share it, made at the first one.
+    shared_id: Option<Arc<str>>,
     errors: Vec<FieldError>,
 }
 
@@ -771,12 +775,12 @@ impl RecordBuilder<'_> {
             return;
         };
         for id in ids {
+            let from_id = self
+                .shared_id
+                .get_or_insert_with(|| Arc::from(self.record.external_id.as_str()));
             self.record.relationships.push(
                 Relationship::new(
-                    (
-                        self.record.entity_type.clone(),
-                        self.record.external_id.as_str(),
-                    ),
+                    (self.record.entity_type.clone(), Arc::clone(from_id)),
                     rel.kind.clone(),
                     (rel.target_type.clone(), id),
                 )

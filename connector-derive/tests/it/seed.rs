@@ -263,6 +263,12 @@ fn servicenow_application_maps_typed() {
         Some("2023-05-01T08:00:00+00:00")
     );
     let record = app.into_record("servicenow").unwrap();
+    // Both relationships start at the record, sharing one copy of its id.
+    let [first, second] = &record.relationships[..] else {
+        panic!("two relationships, found {:?}", record.relationships);
+    };
+    assert_eq!(&*first.from_id, "a1b2");
+    assert!(std::sync::Arc::ptr_eq(&first.from_id, &second.from_id));
     let dynamic = Application::mapper()
         .unwrap()
         .map(&source, "servicenow")

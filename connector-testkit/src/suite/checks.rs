@@ -964,7 +964,7 @@ impl<F: ContractFixture> Ctx<'_, F> {
         for r in &records {
             for rel in &r.relationships {
                 count += 1;
-                if rel.from_type != r.entity_type || rel.from_id != r.external_id {
+                if rel.from_type != r.entity_type || *rel.from_id != *r.external_id {
                     problems.push(format!(
                         "a relationship on `{}` starts at {}/{}",
                         r.external_id, rel.from_type, rel.from_id
@@ -990,8 +990,11 @@ impl<F: ContractFixture> Ctx<'_, F> {
                     format!("fetch_relationships(`{}`) failed: {e}", mapping.source_type)
                 })?;
                 count += 1;
-                for (t, id) in [(&rel.from_type, &rel.from_id), (&rel.to_type, &rel.to_id)] {
-                    if !known.contains(&(t.clone(), id.clone())) {
+                for (t, id) in [
+                    (&rel.from_type, &*rel.from_id),
+                    (&rel.to_type, rel.to_id.as_str()),
+                ] {
+                    if !known.contains(&(t.clone(), id.to_owned())) {
                         problems.push(format!(
                             "fetch_relationships(`{}`) names {t}/{id}, which no read yielded",
                             mapping.source_type

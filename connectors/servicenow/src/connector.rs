@@ -727,7 +727,7 @@ mod tests {
         )
         .expect("rel");
         assert_eq!(
-            (rel.from_id.as_str(), rel.kind.as_str(), rel.to_id.as_str()),
+            (&*rel.from_id, rel.kind.as_str(), rel.to_id.as_str()),
             ("c1", "RUNS_ON", "p1")
         );
         let rel = relationship(

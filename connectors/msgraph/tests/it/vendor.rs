@@ -104,7 +104,7 @@ async fn managers_manage_their_reports() {
         let manager = user["manager"]["id"].as_str().unwrap_or_default();
         assert!(
             rels.iter()
-                .any(|r| r.from_id == manager && r.to_id == id && r.kind.as_str() == "MANAGES"),
+                .any(|r| &*r.from_id == manager && r.to_id == id && r.kind.as_str() == "MANAGES"),
             "{manager} manages {id}"
         );
     }
