@@ -140,10 +140,13 @@ impl PaginatedRequest {
 
     /// Keeps up to `n` pages in flight (offset and page-number strategies with a
     /// known total; others read one page at a time). Pages still come out in
-    /// source order. Each page in flight is fetched and decoded on a tokio task
-    /// of its own, so up to `n` pages are read ahead of the consumer and
+    /// source order. Each page in flight is decoded on a tokio task of its own,
+    /// so up to `n` pages are read ahead of the consumer and
     /// [`read_ahead`](Self::read_ahead) is not used; a read one page at a time
-    /// reads ahead as `read_ahead` says.
+    /// reads ahead as `read_ahead` says. The responses are read on the pages'
+    /// tasks when the consumer polls the stream outside a task (the thread that
+    /// calls `block_on`), and in the consumer's task when it runs in one, so
+    /// the pages do not park and wake the workers the consumer shares with them.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.options = self.options.with_concurrency(n);
         self
@@ -297,11 +300,20 @@ impl PaginatedRequest {
         let last_url: Arc<Mutex<Option<Url>>> = Arc::new(Mutex::new(None));
         let template = self.request;
         let read_ahead = self.options.read_ahead;
-        // With several pages in flight, each is fetched and decoded on a task of
-        // its own as soon as the stream asks for it, so pages decode on as many
-        // worker threads as the runtime has. Those pages are the read-ahead: a
-        // task polling the stream for the consumer would only add a hop (a
-        // wake-up on another thread) per page.
+        // With several pages in flight, each page is decoded on a task of its own
+        // as soon as its response is in, so pages decode on as many worker threads
+        // as the runtime has. Where the response is read depends on where the
+        // consumer runs:
+        // - on a thread of its own (the thread that calls `block_on`, or one
+        //   outside the runtime), each page is fetched on its task too, so
+        //   responses go from the connection's task to the page's on the
+        //   workers, and only decoded pages reach the consumer's thread;
+        // - in a task (as a service runs a sync), the consumer shares the
+        //   workers with the pages, and each page on a task of its own would
+        //   park and wake a worker per chunk of the response; the responses are
+        //   read in the consumer's task instead, and only the decoding moves.
+        // Those pages are the read-ahead: a task polling the stream for the
+        // consumer would only add a hop (a wake-up on another thread) per page.
         let in_flight = self.options.concurrency > 1 && self.strategy.supports_concurrency();
         if in_flight || read_ahead == 0 {
             let fetch = move |page: PageRequest| {
@@ -310,11 +322,20 @@ impl PaginatedRequest {
                 let items_path = Arc::clone(&items_path);
                 let last_url = Arc::clone(&last_url);
                 let items = Arc::clone(&items);
+                // Called where the consumer polls the stream.
+                let consumer_in_task = tokio::task::try_id().is_some();
                 let work = async move {
                     let raw = fetch_raw(template, &page, &last_url).await?;
-                    raw.decode(&items_path, &keep, &*items)
+                    if in_flight && consumer_in_task {
+                        crate::read_ahead::spawn_now(async move {
+                            raw.decode(&items_path, &keep, &*items)
+                        })
+                        .await
+                    } else {
+                        raw.decode(&items_path, &keep, &*items)
+                    }
                 };
-                if in_flight {
+                if in_flight && !consumer_in_task {
                     crate::read_ahead::on_own_task(work).left_future()
                 } else {
                     work.right_future()

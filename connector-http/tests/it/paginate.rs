@@ -5,6 +5,9 @@ use connector_http::paginate::{
     ContinuationPagination, CursorPagination, EndCondition, LinkHeaderPagination, Locator,
     NextUrlPagination, OffsetPagination, PageNumberPagination, Pagination, Param, RelayPagination,
 };
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
 use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -593,54 +596,138 @@ async fn a_next_url_read_asked_for_concurrency_still_reads_ahead() {
     assert_eq!(requests_after_with(2, 3, 4).await, 6);
 }
 
-#[tokio::test]
-async fn with_pages_in_flight_the_read_ahead_is_the_pages_in_flight() {
-    // Six rows, one per page, and a total: after the first page, three in flight.
-    // A path of its own, so only this read's requests are counted.
-    let server = server().await;
+/// Runs `read` where a consumer of a paginated read can run: in the test's own
+/// `block_on` (no task) and in a task spawned on the runtime (as a service runs a
+/// sync). Pages in flight are fetched differently in the two.
+async fn here_and_in_a_task<F, Fut>(read: F) -> [Fut::Output; 2]
+where
+    F: Fn() -> Fut,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let here = read().await;
+    let in_task = tokio::spawn(read()).await.unwrap();
+    [here, in_task]
+}
+
+/// Six rows at `at`, one per page, and a total.
+async fn six_rows_at(server: &MockServer, at: &str) {
     for offset in 0..6u64 {
-        Mock::given(path("/in-flight"))
+        Mock::given(path(at))
             .and(query_param("offset", offset.to_string()))
             .respond_with(
                 ResponseTemplate::new(200)
                     .set_body_json(json!({"total": 6, "rows": items(&[offset + 1])})),
             )
-            .mount(&server)
+            .mount(server)
             .await;
     }
+}
+
+#[tokio::test]
+async fn with_pages_in_flight_the_read_ahead_is_the_pages_in_flight() {
+    // After the first page, three in flight. A path per consumer, so only that
+    // read's requests are counted.
+    let server = Arc::new(server().await);
+    let paths = ["/in-flight", "/in-flight-task"];
+    for at in paths {
+        six_rows_at(&server, at).await;
+    }
     let client = client(&server).build().unwrap();
-    let mut pages = client
-        .get("/in-flight")
-        .paginate(OffsetPagination::default().with_end(EndCondition::Total(Locator::body("total"))))
-        .page_size(1)
-        .concurrency(3)
-        .read_ahead(5)
-        .at("rows")
-        .pages::<Item>();
-    for n in 1..=2u64 {
-        let page = pages.try_next().await.unwrap().unwrap();
-        assert_eq!(ids(page.items()), vec![n]);
+    let next_path = AtomicUsize::new(0);
+    let runs = here_and_in_a_task(|| {
+        let at = paths[next_path.fetch_add(1, Ordering::SeqCst)];
+        let (client, server) = (client.clone(), Arc::clone(&server));
+        async move {
+            let mut pages = client
+                .get(at)
+                .paginate(
+                    OffsetPagination::default()
+                        .with_end(EndCondition::Total(Locator::body("total"))),
+                )
+                .page_size(1)
+                .concurrency(3)
+                .read_ahead(5)
+                .at("rows")
+                .pages::<Item>();
+            let mut taken = Vec::new();
+            for _ in 1..=2 {
+                let page = pages.try_next().await.unwrap().unwrap();
+                taken.extend(ids(page.items()));
+            }
+            for _ in 0..50 {
+                tokio::task::yield_now().await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let requests = server
+                .received_requests()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .filter(|r| r.url.path() == at)
+                .count();
+            let rest: Vec<u64> = pages
+                .map_ok(|page| ids(page.items()))
+                .try_concat()
+                .await
+                .unwrap();
+            (at, taken, requests, rest)
+        }
+    })
+    .await;
+    for (at, taken, requests, rest) in runs {
+        assert_eq!(taken, vec![1, 2], "{at}");
+        // The first page, then pages 2 to 4 in flight; nothing runs ahead of
+        // them (a read-ahead task of depth 5 would have fetched all six).
+        assert_eq!(requests, 4, "{at}");
+        assert_eq!(rest, vec![3, 4, 5, 6], "{at}");
     }
-    for _ in 0..50 {
-        tokio::task::yield_now().await;
+}
+
+#[tokio::test]
+async fn pages_in_flight_decode_off_the_consumers_task_wherever_it_runs() {
+    // On the `block_on` thread (no task) and in a task, each page in flight is
+    // decoded on a task of its own: pages decode on every worker, and never
+    // in the consumer's task.
+    let server = server().await;
+    six_rows_at(&server, "/decoded-where").await;
+    let client = client(&server).build().unwrap();
+    let runs = here_and_in_a_task(|| {
+        let client = client.clone();
+        async move {
+            let consumer = tokio::task::try_id();
+            let decoders = Arc::new(Mutex::new(Vec::new()));
+            let seen = Arc::clone(&decoders);
+            let ids: Vec<u64> = client
+                .get("/decoded-where")
+                .paginate(
+                    OffsetPagination::default()
+                        .with_end(EndCondition::Total(Locator::body("total"))),
+                )
+                .page_size(1)
+                .concurrency(3)
+                .at("rows")
+                .pages_with(move |item: Item| {
+                    seen.lock().unwrap().push(tokio::task::try_id());
+                    item.id
+                })
+                .map_ok(|page| page.into_items())
+                .try_concat()
+                .await
+                .unwrap();
+            let decoders = decoders.lock().unwrap().clone();
+            (consumer, ids, decoders)
+        }
+    })
+    .await;
+    for (consumer, ids, decoders) in runs {
+        assert_eq!(ids, (1..=6).collect::<Vec<_>>(), "consumer {consumer:?}");
+        assert_eq!(decoders.len(), 6);
+        assert!(
+            decoders.iter().all(|d| d.is_some() && *d != consumer),
+            "consumer {consumer:?}, decoded in {decoders:?}"
+        );
     }
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    // The first page, then pages 2 to 4 in flight; nothing runs ahead of them
-    // (a read-ahead task of depth 5 would have fetched all six).
-    let requests = server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|r| r.url.path() == "/in-flight")
-        .count();
-    assert_eq!(requests, 4);
-    let rest: Vec<u64> = pages
-        .map_ok(|page| ids(page.items()))
-        .try_concat()
-        .await
-        .unwrap();
-    assert_eq!(rest, vec![3, 4, 5, 6]);
 }
 
 #[tokio::test]
@@ -873,31 +960,43 @@ async fn pages_with_seed_maps_pages_in_flight_and_fails_a_page_with_malformed_js
     let mapping = EntityMapping::new("row", "ROW", "Rows", FieldPath::parse("id").unwrap());
     let mapper = Mapper::new(&mapping).unwrap();
     let client = client(&server).build().unwrap();
-    let mut pages = client
-        .get("/rows")
-        .paginate(OffsetPagination::default().with_end(EndCondition::Total(Locator::body("total"))))
-        .page_size(2)
-        .concurrency(3)
-        .at("rows")
-        .pages_with_seed(mapper.record_seed("acme"));
-    let mut ids = Vec::new();
-    let err = loop {
-        match pages.try_next().await {
-            Ok(Some(page)) => ids.extend(
-                page.into_items()
-                    .into_iter()
-                    .map(|r| r.unwrap().unwrap().external_id),
-            ),
-            Ok(None) => panic!("the broken page must fail"),
-            Err(e) => break e,
+    let runs = here_and_in_a_task(|| {
+        let (client, mapper) = (client.clone(), mapper.clone());
+        async move {
+            let mut pages = client
+                .get("/rows")
+                .paginate(
+                    OffsetPagination::default()
+                        .with_end(EndCondition::Total(Locator::body("total"))),
+                )
+                .page_size(2)
+                .concurrency(3)
+                .at("rows")
+                .pages_with_seed(mapper.record_seed("acme"));
+            let mut ids = Vec::new();
+            let err = loop {
+                match pages.try_next().await {
+                    Ok(Some(page)) => ids.extend(
+                        page.into_items()
+                            .into_iter()
+                            .map(|r| r.unwrap().unwrap().external_id),
+                    ),
+                    Ok(None) => panic!("the broken page must fail"),
+                    Err(e) => break e,
+                }
+            };
+            (ids, err)
         }
-    };
-    assert_eq!(ids, ["1", "2", "3", "4"]);
-    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
-    assert!(
-        err.to_string()
-            .contains("the response body does not match RecordSeed"),
-        "names what decodes the items: {err}"
-    );
-    assert!(err.to_string().contains("page: 2"), "names the page: {err}");
+    })
+    .await;
+    for (ids, err) in runs {
+        assert_eq!(ids, ["1", "2", "3", "4"]);
+        assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+        assert!(
+            err.to_string()
+                .contains("the response body does not match RecordSeed"),
+            "names what decodes the items: {err}"
+        );
+        assert!(err.to_string().contains("page: 2"), "names the page: {err}");
+    }
 }
