@@ -12,7 +12,6 @@
 //! runs in the consumer's span and under its subscriber, even a scoped one. Without
 //! a tokio runtime at the first poll, the inner stream is polled in place.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -156,75 +155,6 @@ pub(crate) fn spawn_now<T: Send + 'static>(
     .boxed()
 }
 
-/// `inner`'s items, each turned by `start` into a future that runs from then on
-/// (a task started with [`spawn_now`]), yielded in order.
-///
-/// Up to `ahead` futures run at once, but only after the first result was
-/// yielded: until then one item at a time is taken from `inner`, so a consumer
-/// that reads one result causes one item to be taken (one page requested). After
-/// that the next item is taken from `inner` while earlier futures still run: the
-/// next page is fetched while this one decodes.
-pub(crate) fn staged<S, F, O>(inner: S, ahead: usize, start: F) -> Staged<S, F, O>
-where
-    S: Stream + Unpin,
-    F: FnMut(S::Item) -> BoxFuture<'static, O>,
-{
-    Staged {
-        inner: Some(inner),
-        start,
-        running: VecDeque::new(),
-        yielded: false,
-        ahead: ahead.max(1),
-    }
-}
-
-/// The stream [`staged`] returns.
-pub(crate) struct Staged<S, F, O> {
-    /// `None` once it ended.
-    inner: Option<S>,
-    start: F,
-    running: VecDeque<BoxFuture<'static, O>>,
-    yielded: bool,
-    ahead: usize,
-}
-
-impl<S, F, O> Stream for Staged<S, F, O>
-where
-    S: Stream + Unpin,
-    F: FnMut(S::Item) -> BoxFuture<'static, O> + Unpin,
-{
-    type Item = O;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<O>> {
-        let this = &mut *self;
-        loop {
-            let may_take =
-                this.running.is_empty() || (this.yielded && this.running.len() < this.ahead);
-            if may_take && let Some(inner) = &mut this.inner {
-                match inner.poll_next_unpin(cx) {
-                    Poll::Ready(Some(item)) => {
-                        this.running.push_back((this.start)(item));
-                        continue;
-                    }
-                    Poll::Ready(None) => this.inner = None,
-                    Poll::Pending => {}
-                }
-            }
-            let Some(first) = this.running.front_mut() else {
-                return if this.inner.is_none() {
-                    Poll::Ready(None)
-                } else {
-                    Poll::Pending
-                };
-            };
-            let out = ready!(first.poll_unpin(cx));
-            this.running.pop_front();
-            this.yielded = true;
-            return Poll::Ready(Some(out));
-        }
-    }
-}
-
 /// A task handle that aborts the task when dropped.
 struct AbortOnDrop<T>(JoinHandle<T>);
 
@@ -266,42 +196,6 @@ mod tests {
                 i
             })
             .boxed()
-    }
-
-    #[tokio::test]
-    async fn staged_takes_one_item_until_it_yields_then_keeps_ahead_running_in_order() {
-        let taken = Arc::new(AtomicUsize::new(0));
-        let (release, gate) = tokio::sync::watch::channel(false);
-        let start = |i: usize| -> BoxFuture<'static, usize> {
-            let mut gate = gate.clone();
-            // Later items finish first: the output must still be in order.
-            async move {
-                if i > 0 {
-                    let _ = gate.wait_for(|open| *open).await;
-                }
-                i * 10
-            }
-            .boxed()
-        };
-        let mut s = staged(counted(6, Arc::clone(&taken)), 2, start);
-        assert_eq!(s.next().await, Some(0));
-        assert_eq!(
-            taken.load(Ordering::SeqCst),
-            1,
-            "one item before the first yield"
-        );
-        // Item 1 waits on the gate: item 2 is taken meanwhile, not item 3.
-        let waiting = tokio::time::timeout(std::time::Duration::from_millis(20), s.next()).await;
-        assert!(waiting.is_err());
-        assert_eq!(
-            taken.load(Ordering::SeqCst),
-            3,
-            "two running after the first yield"
-        );
-        release.send(true).unwrap();
-        let rest: Vec<usize> = s.collect().await;
-        assert_eq!(rest, vec![10, 20, 30, 40, 50]);
-        assert_eq!(taken.load(Ordering::SeqCst), 6);
     }
 
     #[tokio::test]

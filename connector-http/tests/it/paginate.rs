@@ -580,8 +580,8 @@ async fn read_ahead_fetches_the_next_pages_before_they_are_asked_for_but_no_more
     // A consumer that takes one page (one stream per page) causes one request.
     assert_eq!(requests_after(1, 0).await, 1);
     assert_eq!(requests_after(1, 2).await, 1);
-    // Once a second page is asked for, up to `read_ahead` more are fetched and
-    // decoded, and one more is fetched and being decoded.
+    // Once a second page is asked for, up to `read_ahead + 1` more are fetched
+    // and decoded.
     assert_eq!(requests_after(2, 0).await, 2);
     assert_eq!(requests_after(2, 1).await, 4);
     assert_eq!(requests_after(2, 3).await, 6);
@@ -685,48 +685,51 @@ async fn with_pages_in_flight_the_read_ahead_is_the_pages_in_flight() {
 }
 
 #[tokio::test]
-async fn pages_in_flight_decode_off_the_consumers_task_wherever_it_runs() {
-    // On the `block_on` thread (no task) and in a task, each page in flight is
-    // decoded on a task of its own: pages decode on every worker, and never
-    // in the consumer's task.
+async fn pages_decode_off_the_consumers_task_wherever_it_runs() {
+    // On the `block_on` thread (no task) and in a task, one page at a time
+    // (read ahead) or three in flight, each page is decoded on a task of its
+    // own: pages decode on every worker, and never in the consumer's task.
     let server = server().await;
     six_rows_at(&server, "/decoded-where").await;
     let client = client(&server).build().unwrap();
-    let runs = here_and_in_a_task(|| {
-        let client = client.clone();
-        async move {
-            let consumer = tokio::task::try_id();
-            let decoders = Arc::new(Mutex::new(Vec::new()));
-            let seen = Arc::clone(&decoders);
-            let ids: Vec<u64> = client
-                .get("/decoded-where")
-                .paginate(
-                    OffsetPagination::default()
-                        .with_end(EndCondition::Total(Locator::body("total"))),
-                )
-                .page_size(1)
-                .concurrency(3)
-                .at("rows")
-                .pages_with(move |item: Item| {
-                    seen.lock().unwrap().push(tokio::task::try_id());
-                    item.id
-                })
-                .map_ok(|page| page.into_items())
-                .try_concat()
-                .await
-                .unwrap();
-            let decoders = decoders.lock().unwrap().clone();
-            (consumer, ids, decoders)
+    for concurrency in [1, 3] {
+        let runs = here_and_in_a_task(|| {
+            let client = client.clone();
+            async move {
+                let consumer = tokio::task::try_id();
+                let decoders = Arc::new(Mutex::new(Vec::new()));
+                let seen = Arc::clone(&decoders);
+                let ids: Vec<u64> = client
+                    .get("/decoded-where")
+                    .paginate(
+                        OffsetPagination::default()
+                            .with_end(EndCondition::Total(Locator::body("total"))),
+                    )
+                    .page_size(1)
+                    .concurrency(concurrency)
+                    .at("rows")
+                    .pages_with(move |item: Item| {
+                        seen.lock().unwrap().push(tokio::task::try_id());
+                        item.id
+                    })
+                    .map_ok(|page| page.into_items())
+                    .try_concat()
+                    .await
+                    .unwrap();
+                let decoders = decoders.lock().unwrap().clone();
+                (consumer, ids, decoders)
+            }
+        })
+        .await;
+        for (consumer, ids, decoders) in runs {
+            let case = format!("concurrency {concurrency}, consumer {consumer:?}");
+            assert_eq!(ids, (1..=6).collect::<Vec<_>>(), "{case}");
+            assert_eq!(decoders.len(), 6, "{case}");
+            assert!(
+                decoders.iter().all(|d| d.is_some() && *d != consumer),
+                "{case}: decoded in {decoders:?}"
+            );
         }
-    })
-    .await;
-    for (consumer, ids, decoders) in runs {
-        assert_eq!(ids, (1..=6).collect::<Vec<_>>(), "consumer {consumer:?}");
-        assert_eq!(decoders.len(), 6);
-        assert!(
-            decoders.iter().all(|d| d.is_some() && *d != consumer),
-            "consumer {consumer:?}, decoded in {decoders:?}"
-        );
     }
 }
 
@@ -844,12 +847,12 @@ async fn pages_with_maps_every_item_where_its_page_is_decoded_in_every_read_mode
             tokio::task::yield_now().await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        // Read ahead, later pages are mapped before they are asked for; without,
-        // only what was taken.
+        // Read ahead, `read_ahead + 1` later pages are mapped before they are
+        // asked for; without, only what was taken.
         let expected = if read_ahead == 0 {
             2
         } else {
-            2 + read_ahead as u64
+            2 + read_ahead as u64 + 1
         };
         assert_eq!(
             mapped.load(Ordering::SeqCst),
