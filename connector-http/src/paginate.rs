@@ -324,11 +324,12 @@ impl PaginatedRequest {
                 let items_path = Arc::clone(&items_path);
                 let last_url = Arc::clone(&last_url);
                 let items = Arc::clone(&items);
-                // Called where the consumer polls the stream.
-                let consumer_in_task = tokio::task::try_id().is_some();
+                // Called where the consumer polls the stream: in a task, with
+                // pages in flight, only the decoding moves.
+                let decode_apart = in_flight && tokio::task::try_id().is_some();
                 let work = async move {
                     let raw = fetch_raw(template, &page, &last_url).await?;
-                    if in_flight && consumer_in_task {
+                    if decode_apart {
                         crate::read_ahead::spawn_now(async move {
                             raw.decode(&items_path, &keep, &*items)
                         })
@@ -337,7 +338,7 @@ impl PaginatedRequest {
                         raw.decode(&items_path, &keep, &*items)
                     }
                 };
-                if in_flight && !consumer_in_task {
+                if in_flight && !decode_apart {
                     crate::read_ahead::on_own_task(work).left_future()
                 } else {
                     work.right_future()
