@@ -154,7 +154,8 @@ impl PaginatedRequest {
 
     /// Fetches and decodes pages ahead of the consumer, on tokio tasks of their
     /// own, so the next page is on its way while the consumer works on the
-    /// current one (default 2; `0` fetches a page only when asked for it).
+    /// current one (default 2; `0` fetches a page only when asked for it; more
+    /// than 1,024 reads 1,024 ahead).
     ///
     /// Reading one page at a time, up to `n + 1` pages are fetched ahead and
     /// decoded (or being decoded) when the consumer asks for the next: each page
@@ -387,7 +388,8 @@ impl PaginatedRequest {
             })
         });
         let decoded =
-            crate::read_ahead::read_ahead(decodings.boxed(), read_ahead + 1).then(|page| page);
+            crate::read_ahead::read_ahead(decodings.boxed(), read_ahead.saturating_add(1))
+                .then(|page| page);
         // Like the pages it scans, the stream ends after its first error: a page
         // that does not decode ends it even though later pages were scanned.
         let decoded = decoded.scan(false, |failed, page: Result<Page<I::Item>>| {

@@ -24,7 +24,13 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 use tracing::instrument::WithSubscriber as _;
 
-/// `inner`, read up to `depth` items ahead; `depth == 0` returns `inner` itself.
+/// The most items read ahead, whatever the caller asks: a bounded channel cannot
+/// hold more than about `usize::MAX / 8`, and pages that far ahead are never
+/// useful.
+pub(crate) const MAX_DEPTH: usize = 1024;
+
+/// `inner`, read up to `depth` items ahead (at most [`MAX_DEPTH`]); `depth == 0`
+/// returns `inner` itself.
 pub(crate) fn read_ahead<T: Send + 'static>(
     inner: BoxStream<'static, T>,
     depth: usize,
@@ -34,7 +40,7 @@ pub(crate) fn read_ahead<T: Send + 'static>(
     }
     ReadAhead {
         state: State::First(inner),
-        depth,
+        depth: depth.min(MAX_DEPTH),
     }
     .boxed()
 }
@@ -203,6 +209,21 @@ mod tests {
         let polled = Arc::new(AtomicUsize::new(0));
         let items: Vec<usize> = read_ahead(counted(50, polled), 1).collect().await;
         assert_eq!(items, (0..50).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_huge_depth_is_capped_instead_of_failing() {
+        let polled = Arc::new(AtomicUsize::new(0));
+        let mut s = read_ahead(counted(5000, Arc::clone(&polled)), usize::MAX);
+        assert_eq!(s.next().await, Some(0));
+        assert_eq!(s.next().await, Some(1));
+        for _ in 0..200 {
+            tokio::task::yield_now().await;
+        }
+        // Two taken, at most `MAX_DEPTH` waiting.
+        assert!(polled.load(Ordering::SeqCst) <= 2 + MAX_DEPTH);
+        let rest: Vec<usize> = s.collect().await;
+        assert_eq!(rest, (2..5000).collect::<Vec<_>>());
     }
 
     #[tokio::test]
