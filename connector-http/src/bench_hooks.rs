@@ -2,8 +2,9 @@
 //! `bench-internals`); **not a stable API**, and nothing but the benchmarks should
 //! turn the feature on.
 //!
-//! Each method of [`LayerProbe`](crate::__bench::LayerProbe) runs one request's worth of one layer of the send
-//! path, without the network, by calling the very functions
+//! Each method of [`LayerProbe`](crate::__bench::LayerProbe) runs one request's
+//! worth of one layer of the send path, without the network, by calling the very
+//! functions
 //! [`RequestBuilder::send`] calls for every attempt: the rate limiter's admission,
 //! the server-reported pause learning from a response, the retry wrapper's
 //! bookkeeping around a successful attempt (classification included), and the

@@ -25,10 +25,10 @@ use crate::record::Record;
 /// each into a slot the mapper compiled for it: the fields the mapping does not
 /// read are skipped without being built, and the object itself (its map and a
 /// `String` per key) is never made. A field the mapping reads only by key
-/// (`user.login`, never `user` whole or `user[0]`) keeps just those keys. When the mapper keeps the source as `raw`,
-/// or a `coalesce` transform may read any field, or the paths start with more
-/// than 32 different keys, the seed decodes the whole object and calls
-/// [`Mapper::map_owned`].
+/// (`user.login`, never `user` whole or `user[0]`) keeps just those keys. When
+/// the mapper keeps the source as `raw`, or a `coalesce` transform may read any
+/// field, or the paths start with more than 32 different keys, the seed decodes
+/// the whole object and calls [`Mapper::map_owned`].
 ///
 /// ```
 /// use connector_core::mapping::{EntityMapping, FieldMapping, FieldPath, Mapper};
